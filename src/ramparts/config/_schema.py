@@ -1,0 +1,203 @@
+"""The schema of ``ramparts.yaml``: typed, immutable, unknown keys refused.
+
+Field-level checks live here; checks that need the whole file (unknown
+services, shared databases, duplicate ports) live in ``_validate``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ramparts.config._address import EgressRule, Endpoint
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+# SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores (SPIFFE-ID §2.1).
+TRUST_DOMAIN_PATTERN = r"^[a-z0-9._-]{1,255}$"
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+}
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _endpoint(value: object) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    return Endpoint.parse(str(value))
+
+
+EndpointField = Annotated[Endpoint, BeforeValidator(_endpoint)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+def _check_methods(cls: type, v: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [m for m in v if m not in HTTP_METHODS]
+    if bad:
+        raise ValueError(f"unknown HTTP method(s) {bad}; use {sorted(HTTP_METHODS)}")
+    return v
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class RateLimitSpec(_Spec):
+    """``rate: "100/s"``, an optional ``burst`` and what to key on."""
+
+    rate: str
+    burst: int = Field(default=0, ge=0)
+    key: Literal["ip", "subject", "api_key", "route"] = "ip"
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        if not _RATE.match(v) or int(_RATE.match(v).group(1)) <= 0:  # type: ignore[union-attr]
+            raise ValueError(f"rate must look like '100/s', '6000/min' or '10/hour', got {v!r}")
+        return v
+
+    @property
+    def per_second(self) -> float:
+        m = _RATE.match(self.rate)
+        assert m is not None  # checked by the validator
+        return int(m.group(1)) / _PERIODS[m.group(2)]
+
+    @property
+    def count(self) -> int:
+        m = _RATE.match(self.rate)
+        assert m is not None
+        return int(m.group(1))
+
+    @property
+    def period_seconds(self) -> float:
+        m = _RATE.match(self.rate)
+        assert m is not None
+        return float(_PERIODS[m.group(2)])
+
+
+class IssuerSpec(_Spec):
+    """A JWT issuer the gateway trusts, and the policy its tokens must meet."""
+
+    issuer: str = Field(min_length=1)
+    jwks: str = Field(min_length=1, description="https URL or file path of the JWKS")
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    audiences: tuple[str, ...] = Field(min_length=1)
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    required_claims: tuple[str, ...] = ("exp", "sub")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _algs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one algorithm is required")
+        if any(a.lower() == "none" for a in v):
+            raise ValueError("'none' is never an acceptable JWT algorithm")
+        return v
+
+
+class RouteSpec(_Spec):
+    """A path prefix on the gateway and the service behind it."""
+
+    prefix: str
+    service: Name
+    methods: tuple[str, ...] = ()
+    auth: Literal["jwt", "none"] = "jwt"
+    scopes: tuple[str, ...] = ()
+    rate_limit: RateLimitSpec | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    waf: Literal["block", "detect", "off"] = "block"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v.startswith("/") or any(c in v for c in "?#\\ \t") or "/../" in v + "/":
+            raise ValueError(
+                f"route prefix must be an absolute path without '?', '#', '..', got {v!r}"
+            )
+        return v
+
+    _methods = field_validator("methods")(_check_methods)
+
+
+class GatewaySpec(_Spec):
+    listen: EndpointField
+    admin_listen: EndpointField | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    plain_http: bool = Field(
+        default=False, description="serve clients without TLS (development only)"
+    )
+    trusted_proxies: tuple[str, ...] = ()
+    issuers: tuple[IssuerSpec, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    default_rate_limit: RateLimitSpec | None = None
+
+
+class CallerRuleSpec(_Spec):
+    """Narrows what one caller may do: only these methods on these paths (``*`` = one segment)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    caller: Name = Field(alias="from")
+    methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in v if not p.startswith("/")]
+        if bad:
+            raise ValueError(f"paths must be absolute, got {bad}")
+        return v
+
+    _methods = field_validator("methods")(_check_methods)
+
+
+class EgressSpec(_Spec):
+    to: str
+    allow_range: bool = False
+
+    def rule(self) -> EgressRule:
+        return EgressRule.parse(self.to, allow_range=self.allow_range)
+
+
+def _egress(value: object) -> object:
+    return {"to": value} if isinstance(value, str) else value
+
+
+class ServiceSpec(_Spec):
+    listen: EndpointField
+    database: Name | None = None
+    calls: tuple[Name, ...] = ()
+    allow: tuple[CallerRuleSpec, ...] = ()
+    egress: tuple[Annotated[EgressSpec, BeforeValidator(_egress)], ...] = ()
+
+
+class PlatformSpec(_Spec):
+    """Where the platform's own components listen, and where they keep state."""
+
+    ca: EndpointField = Endpoint("127.0.0.1", 7000)
+    secrets: EndpointField = Endpoint("127.0.0.1", 7001)
+    audit: EndpointField = Endpoint("127.0.0.1", 7002)
+    witness: EndpointField = Endpoint("127.0.0.1", 7003)
+    console: EndpointField = Endpoint("127.0.0.1", 7004)
+    state_dir: str = ".ramparts"
+
+
+class TopologySpec(_Spec):
+    version: Literal[1]
+    trust_domain: Annotated[str, Field(pattern=TRUST_DOMAIN_PATTERN)]
+    namespace: Name = "default"
+    services: dict[Name, ServiceSpec] = Field(min_length=1)
+    gateway: GatewaySpec
+    platform: PlatformSpec = PlatformSpec()

@@ -1,0 +1,37 @@
+"""The top-level command, run in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ramparts.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_topology() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "topology" in result.output
+
+
+def test_topology_check_builtin() -> None:
+    result = runner.invoke(app, ["topology", "check"])
+    assert result.exit_code == 0, result.output
+    assert "5 services" in result.output
+
+
+def test_topology_check_reports_line(tmp_path: Path) -> None:
+    bad = tmp_path / "ramparts.yaml"
+    bad.write_text("version: 1\ntrust_domain: x\nservices: {}\ngateway: {listen: '127.0.0.1:1'}\n")
+    result = runner.invoke(app, ["topology", "check", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:3: services:" in result.output
+
+
+def test_topology_show_lists_identities() -> None:
+    result = runner.invoke(app, ["topology", "show"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    assert "spiffe://refbank.local/ns/refbank/sa/statements" in result.output
