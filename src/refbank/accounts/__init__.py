@@ -1,0 +1,1 @@
+"""Accounts: customers (BVN and NIN encrypted at rest, shown masked) and NUBAN accounts."""

@@ -1,0 +1,22 @@
+CREATE TABLE customers (
+    id          TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+    name        TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    bvn_enc     BYTEA NOT NULL,
+    bvn_token   TEXT NOT NULL UNIQUE,
+    bvn_last4   TEXT NOT NULL CHECK (bvn_last4 ~ '^[0-9]{4}$'),
+    nin_enc     BYTEA NOT NULL,
+    nin_token   TEXT NOT NULL UNIQUE,
+    nin_last4   TEXT NOT NULL CHECK (nin_last4 ~ '^[0-9]{4}$'),
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE nuban_serial START 1000 MAXVALUE 999999999;
+
+CREATE TABLE accounts (
+    nuban        TEXT PRIMARY KEY CHECK (nuban ~ '^[0-9]{10}$'),
+    customer_id  TEXT NOT NULL REFERENCES customers (id),
+    currency     TEXT NOT NULL DEFAULT 'NGN' CHECK (currency = 'NGN'),
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen', 'closed')),
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX accounts_customer ON accounts (customer_id);

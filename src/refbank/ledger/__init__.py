@@ -1,0 +1,1 @@
+"""The ledger: a double-entry journal whose invariants the database enforces."""

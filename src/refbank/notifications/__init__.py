@@ -1,0 +1,1 @@
+"""Notifications: customer webhooks, delivered only through the egress guard."""

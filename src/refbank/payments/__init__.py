@@ -1,0 +1,1 @@
+"""Payments: transfers between accounts, idempotent, within per-customer daily limits."""

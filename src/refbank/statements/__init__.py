@@ -1,0 +1,1 @@
+"""Statements: PDF statements rendered from ledger data. May call only the ledger."""
