@@ -9,7 +9,7 @@ from fastapi import HTTPException, Request
 
 # The authorisation middleware (ramparts.identity) records the verified caller's
 # service name here after it has allowed the call; the gateway is "gateway".
-CALLER_STATE = "caller"
+CALLER_STATE = "ramparts_caller"
 # Set by the gateway alone (it strips client copies), trusted only from the gateway.
 SUBJECT_HEADER = "x-ramparts-subject"
 

@@ -22,7 +22,7 @@ class AsCaller:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope.setdefault("state", {})["caller"] = self.caller
+            scope.setdefault("state", {})["ramparts_caller"] = self.caller
         await self.app(scope, receive, send)
 
 
