@@ -1,0 +1,83 @@
+"""The service runtime: identity, authorisation, correlation, events, calls and egress."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from ramparts.config import Topology
+from ramparts.egress import EgressClient, EgressPolicy
+from ramparts.events import EventEmitter, EventSink
+from ramparts.identity import AuthorizationMiddleware, IdentitySource, build_mtls_server
+from ramparts.sdk._calls import ServiceCalls
+from ramparts.sdk._correlation import CorrelationMiddleware
+
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        topology: Topology,
+        identity: IdentitySource,
+        *,
+        sinks: list[EventSink] | None = None,
+    ) -> None:
+        if name not in topology.services:
+            raise KeyError(f"no service {name!r} in {topology.source}")
+        if identity.spiffe_id != topology.spiffe_id(name):
+            raise ValueError(
+                f"identity {identity.spiffe_id} is not service {name!r}, "
+                f"which is {topology.spiffe_id(name)}"
+            )
+        self.name = name
+        self.topology = topology
+        self.identity = identity
+        self.emitter = EventEmitter(sinks or [], service=name)
+        self.calls = ServiceCalls(name, topology, identity, self.emitter)
+
+    @classmethod
+    def from_state(
+        cls, name: str, topology: Topology, state_dir: str | os.PathLike[str], **kw: Any
+    ) -> ServiceRuntime:
+        """Load the identity local attestation wrote under ``state_dir/identity/<name>``."""
+        return cls(
+            name, topology, IdentitySource.from_dir(Path(state_dir) / "identity" / name), **kw
+        )
+
+    def egress(self, **kw: Any) -> EgressClient:
+        """The SSRF-safe client for this service's egress allow-list."""
+        return EgressClient(
+            EgressPolicy.from_topology(self.topology, self.name), self.emitter, **kw
+        )
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """Correlation first, so even a denied call's event carries its correlation ID;
+        then authorisation, which denies before any of the service's code runs."""
+        return CorrelationMiddleware(
+            AuthorizationMiddleware(
+                app, topology=self.topology, service=self.name, emitter=self.emitter
+            )
+        )
+
+    def server(self, app: ASGIApp, *, port: int | None = None, **options: Any) -> Any:
+        """A uvicorn server for ``app`` on the service's listen address, mTLS only."""
+        listen = self.topology.services[self.name].listen
+        return build_mtls_server(
+            self.wrap(app),
+            source=self.identity,
+            emitter=self.emitter,
+            host=listen.host,
+            port=listen.port if port is None else port,
+            service=self.name,
+            **options,
+        )
+
+    async def serve(self, app: ASGIApp, **options: Any) -> None:
+        await self.server(app, **options).serve()
+
+    async def aclose(self) -> None:
+        await self.calls.aclose()
