@@ -1,0 +1,19 @@
+"""Running the whole system: the local supervisor behind ``ramparts up``."""
+
+from ramparts.platform.supervisor import (
+    ComponentSpec,
+    ComponentState,
+    StartupError,
+    Supervisor,
+    http_ready,
+    tcp_ready,
+)
+
+__all__ = [
+    "ComponentSpec",
+    "ComponentState",
+    "StartupError",
+    "Supervisor",
+    "http_ready",
+    "tcp_ready",
+]
