@@ -35,3 +35,17 @@ def test_topology_show_lists_identities() -> None:
     result = runner.invoke(app, ["topology", "show"], env={"COLUMNS": "300"})
     assert result.exit_code == 0
     assert "spiffe://refbank.local/ns/refbank/sa/statements" in result.output
+
+
+def test_render_k8s_writes_manifests(tmp_path: Path) -> None:
+    out = tmp_path / "refbank.yaml"
+    result = runner.invoke(app, ["render", "k8s", "--mesh", "linkerd", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "kind: NetworkPolicy" in text
+    assert "policy.linkerd.io" in text
+
+
+def test_render_k8s_rejects_unknown_mesh() -> None:
+    result = runner.invoke(app, ["render", "k8s", "--mesh", "consul"])
+    assert result.exit_code == 2

@@ -19,6 +19,8 @@ from rich.table import Table
 
 from ramparts import __version__
 from ramparts.config import Topology, TopologyError, default_topology, load_topology
+from ramparts.platform import k8s
+from ramparts.platform.k8s import DEFAULT_IMAGE
 
 app = typer.Typer(
     name="ramparts",
@@ -28,6 +30,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+render_app = typer.Typer(help="Render the topology for another platform.", no_args_is_help=True)
+app.add_typer(render_app, name="render")
 topology_app = typer.Typer(
     help="Check and explain a topology file (ramparts.yaml).", no_args_is_help=True
 )
@@ -129,6 +133,30 @@ def topology_show(path: TopologyArg = None) -> None:
             ", ".join(str(e) for e in svc.egress) or "-",
         )
     _out().print(table)
+
+
+@render_app.command("k8s")
+def render_k8s(
+    path: TopologyArg = None,
+    mesh: Annotated[str, typer.Option(help="istio, linkerd or none.")] = "istio",
+    image: Annotated[str, typer.Option(help="Container image of the services.")] = DEFAULT_IMAGE,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write; stdout if omitted.")
+    ] = None,
+) -> None:
+    """Kubernetes manifests: workloads, NetworkPolicies, mesh mTLS and authorisation."""
+    if mesh not in ("istio", "linkerd", "none"):
+        _err().print(
+            f"[bold red]Error:[/] --mesh must be istio, linkerd or none, got {escape(mesh)!r}"
+        )
+        raise typer.Exit(2)
+    manifests = k8s.render(_load(path), image=image, mesh=mesh)  # type: ignore[arg-type]
+    if out is None:
+        k8s.dump_all(manifests, sys.stdout)
+        return
+    with out.open("w", encoding="utf-8") as f:
+        k8s.dump_all(manifests, f)
+    _err().print(f"wrote {len(manifests)} objects to {escape(str(out))}")
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ def parse_topology(text: str, *, source: str = "<string>") -> Topology:
     ]
     if problems:
         raise TopologyError(problems)
-    return Topology(source=source, spec=spec)
+    return Topology(source=source, spec=spec, text=text)
 
 
 def _plain(node: Any) -> Any:

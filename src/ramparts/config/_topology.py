@@ -81,6 +81,7 @@ class Topology:
 
     source: str
     spec: TopologySpec = field(repr=False)
+    text: str = field(default="", repr=False)  # the file as read, for rendering elsewhere
 
     @property
     def trust_domain(self) -> str:
