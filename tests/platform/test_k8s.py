@@ -84,7 +84,7 @@ def _pods(topo: Any) -> dict[str, Pod]:
 
 
 def test_network_policies_allow_exactly_the_topology_edges(manifests: list[dict[str, Any]]) -> None:
-    """Each (pod, pod, port): reachable iff the topology has the edge, or the target is the audit log."""
+    """Each (pod, pod, port) is reachable iff the topology has the edge, or it is the audit log."""
     topo = default_topology()
     policies = [
         Policy(m["metadata"]["name"], topo.namespace, m)
