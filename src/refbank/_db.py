@@ -8,11 +8,12 @@ race.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 
 import psycopg
-from fastapi import Request
+from fastapi import FastAPI, Request
 from psycopg_pool import AsyncConnectionPool
 
 # Any constant works; it only has to be the same for every replica of a service.
@@ -60,6 +61,31 @@ async def connection(request: Request) -> AsyncIterator[psycopg.AsyncConnection]
     """FastAPI dependency: a connection from the service's pool (``app.state.pool``)."""
     async with request.app.state.pool.connection() as conn:
         yield conn
+
+
+def service_app(
+    name: str,
+    pool: AsyncConnectionPool,
+    *,
+    on_close: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app for ``refbank.<name>`` that owns ``pool``: open and migrate at
+    start-up, close at shutdown (``on_close`` first, for the service's own clients)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await pool.open()
+        await migrate(pool, f"refbank.{name}")
+        try:
+            yield
+        finally:
+            if on_close is not None:
+                await on_close()
+            await pool.close()
+
+    app = FastAPI(title=f"refbank {name}", version="1", lifespan=lifespan)
+    app.state.pool = pool
+    return app
 
 
 def open_pool(conninfo: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:

@@ -34,6 +34,7 @@ from ramparts.telemetry.traceparent import (
 _LAZY = {
     "Backoff": "backoff",
     "DiskBuffer": "diskbuffer",
+    "LogEventSink": "logging",
     "LoggingSetup": "logging",
     "configure_logging": "logging",
     "CORRELATION_ID_ATTRIBUTE": "tracing",
@@ -54,6 +55,7 @@ __all__ = [
     "CorrelationContext",
     "DiskBuffer",
     "InvalidTraceparentError",
+    "LogEventSink",
     "LoggingSetup",
     "TraceParent",
     "bind_correlation",

@@ -7,8 +7,6 @@ their own records. Payments looks accounts up to check ownership.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import psycopg
@@ -18,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from refbank._api import caller, subject
-from refbank._db import connection, migrate
+from refbank._db import connection, service_app
 from refbank._pii import PIIVault, masked_identifier
 from refbank.nuban import make_nuban
 
@@ -50,15 +48,7 @@ class Account(BaseModel):
 
 
 def create_app(pool: AsyncConnectionPool, *, vault: PIIVault, bank_code: str = "000999") -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        await migrate(pool, "refbank.accounts")
-        yield
-        await pool.close()
-
-    app = FastAPI(title="refbank accounts", version="1", lifespan=lifespan)
-    app.state.pool = pool
+    app = service_app("accounts", pool)
 
     def _customer(row: dict) -> Customer:  # type: ignore[type-arg]
         # Only the last four digits are stored in the clear; shown as the 11-digit shape.

@@ -6,8 +6,6 @@ balances. Amounts are integers in minor units (kobo): never floats.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 import psycopg
@@ -17,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field, model_validator
 
-from refbank._db import connection, migrate
+from refbank._db import connection, service_app
 
 Account = Annotated[str, Field(pattern=r"^([0-9]{10}|internal:[a-z_]{1,32})$")]
 
@@ -74,15 +72,7 @@ Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
 def create_app(pool: AsyncConnectionPool) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        await migrate(pool, "refbank.ledger")
-        yield
-        await pool.close()
-
-    app = FastAPI(title="refbank ledger", version="1", lifespan=lifespan)
-    app.state.pool = pool
+    app = service_app("ledger", pool)
 
     @app.post("/v1/postings", status_code=201, response_model=Posting)
     async def post(body: PostingIn, c: Conn) -> Posting | JSONResponse:

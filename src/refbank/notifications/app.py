@@ -9,8 +9,6 @@ delivery, and delivery goes only through :class:`ramparts.egress.EgressClient`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import psycopg
@@ -21,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from ramparts.egress import EgressBlocked, EgressClient, EgressError
 from refbank._api import caller, subject
-from refbank._db import connection, migrate
+from refbank._db import connection, service_app
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 MAX_WEBHOOKS_PER_CUSTOMER = 5
@@ -51,16 +49,7 @@ class Delivery(BaseModel):
 
 
 def create_app(pool: AsyncConnectionPool, *, egress: EgressClient) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        await migrate(pool, "refbank.notifications")
-        yield
-        await egress.aclose()
-        await pool.close()
-
-    app = FastAPI(title="refbank notifications", version="1", lifespan=lifespan)
-    app.state.pool = pool
+    app = service_app("notifications", pool, on_close=egress.aclose)
 
     @app.post("/v1/webhooks", status_code=201, response_model=Webhook)
     async def register(body: WebhookIn, request: Request, c: Conn) -> Webhook:

@@ -9,8 +9,6 @@ every step is idempotent.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx
@@ -22,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from refbank._api import ServiceCaller, expect, subject
-from refbank._db import connection, migrate
+from refbank._db import connection, service_app
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 NUBAN = Annotated[str, Field(pattern=r"^[0-9]{10}$")]
@@ -65,15 +63,7 @@ _INSERT_TRANSFER = (  # constant columns, values bound as parameters
 def create_app(
     pool: AsyncConnectionPool, *, services: ServiceCaller, daily_limit: int = DEFAULT_DAILY_LIMIT
 ) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        await migrate(pool, "refbank.payments")
-        yield
-        await pool.close()
-
-    app = FastAPI(title="refbank payments", version="1", lifespan=lifespan)
-    app.state.pool = pool
+    app = service_app("payments", pool)
 
     async def account(nuban: str) -> dict[str, Any] | None:
         r = await services.call("accounts", "GET", f"/v1/accounts/{nuban}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import psycopg
@@ -18,22 +16,14 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Respo
 from psycopg_pool import AsyncConnectionPool
 
 from refbank._api import ServiceCaller, expect, subject
-from refbank._db import connection, migrate
+from refbank._db import connection, service_app
 from refbank.statements.render import render_statement
 
 Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
 
 
 def create_app(pool: AsyncConnectionPool, *, services: ServiceCaller) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await pool.open()
-        await migrate(pool, "refbank.statements")
-        yield
-        await pool.close()
-
-    app = FastAPI(title="refbank statements", version="1", lifespan=lifespan)
-    app.state.pool = pool
+    app = service_app("statements", pool)
 
     @app.get("/v1/statements/{account}", response_class=Response)
     async def statement(
