@@ -2,6 +2,9 @@
 
     python -m refbank SERVICE --topology ramparts.yaml --state .ramparts --database URL
 
+URL is ``sqlite:///STATE/data/SERVICE.db`` in the embedded default, or a
+PostgreSQL URL.
+
 The identity comes from ``STATE/identity/SERVICE`` (written by local
 attestation before start), never from the command line. The database URL
 names a role without a password (local trust, or a leased role once the
@@ -22,7 +25,7 @@ from typing import Any
 from ramparts.config import TopologyError, load_topology
 from ramparts.events import JSONLinesSink
 from ramparts.sdk import ServiceRuntime
-from refbank._db import open_pool
+from refbank._db import open_database
 from refbank._pii import PIIVault
 from refbank.accounts import app as accounts
 from refbank.ledger import app as ledger
@@ -52,17 +55,17 @@ def read_key_file(path: Path, size: int = 32) -> bytes:
 
 
 def build_app(name: str, runtime: ServiceRuntime, database: str, state: Path) -> Any:
-    pool = open_pool(database)
+    db = open_database(database)
     if name == "accounts":
         vault = PIIVault(read_key_file(state / "keys" / "accounts-pii.key"))
-        return accounts.create_app(pool, vault=vault)
+        return accounts.create_app(db, vault=vault)
     if name == "ledger":
-        return ledger.create_app(pool)
+        return ledger.create_app(db)
     if name == "payments":
-        return payments.create_app(pool, services=runtime.calls)
+        return payments.create_app(db, services=runtime.calls)
     if name == "notifications":
-        return notifications.create_app(pool, egress=runtime.egress())
-    return statements.create_app(pool, services=runtime.calls)
+        return notifications.create_app(db, egress=runtime.egress())
+    return statements.create_app(db, services=runtime.calls)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--topology", type=Path, required=True)
     parser.add_argument("--state", type=Path, required=True)
-    parser.add_argument("--database", required=True, help="PostgreSQL URL without a password")
+    parser.add_argument(
+        "--database",
+        required=True,
+        help="postgresql://role@host/db (no password) or sqlite:///path/to/service.db",
+    )
     args = parser.parse_args(argv)
     if ":" in args.database.split("@")[0].split("//")[-1]:
         parser.error("--database must not carry a password; credentials are leased at runtime")

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from ramparts.config import default_topology
 from ramparts.egress import EgressClient, EgressPolicy
 from ramparts.events import EventEmitter
+from refbank._db import open_database
 from refbank._pii import PIIVault
 from refbank.accounts import app as accounts
 from refbank.ledger import app as ledger
@@ -34,7 +33,7 @@ class _NoCalls:
 
 def documents() -> dict[str, dict[str, Any]]:
     """Each service's OpenAPI document; nothing is opened or connected."""
-    pool = AsyncConnectionPool("", open=False)
+    pool = open_database("sqlite:///documentation-only.db")  # never opened
     policy = EgressPolicy.from_topology(default_topology(), "notifications")
     apps = {
         "accounts": accounts.create_app(pool, vault=PIIVault(os.urandom(32))),

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from tests.refbank._harness import AsCaller, LocalServices
 from ramparts.config import EgressRule, default_topology
 from ramparts.egress import EgressClient, EgressPolicy
 from ramparts.events import EventEmitter, MemorySink
-from refbank._db import open_pool
+from refbank._db import open_database
 from refbank._pii import PIIVault
 from refbank.accounts.app import create_app as accounts_app
 from refbank.ledger.app import create_app as ledger_app
@@ -37,9 +38,13 @@ SERVICES = ("accounts", "ledger", "payments", "notifications", "statements")
 PARTNER = "hooks.partner.test"
 
 
-@pytest.fixture
-def bank_dbs(pg_admin_dsn: str) -> Iterator[dict[str, str]]:
-    """A fresh database per service, dropped afterwards."""
+@pytest.fixture(params=["postgres", "sqlite"])
+def bank_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A fresh database per service (PostgreSQL, or SQLite files as in the embedded default)."""
+    if request.param == "sqlite":
+        yield {svc: f"sqlite:///{tmp_path / svc}.db" for svc in SERVICES}
+        return
+    pg_admin_dsn = request.getfixturevalue("pg_admin_dsn")
     suffix = secrets.token_hex(4)
     names = {svc: f"rp_bank_{svc}_{suffix}" for svc in SERVICES}
     base = pg_admin_dsn.rsplit("/", 1)[0]
@@ -74,14 +79,14 @@ class Bank:
         )
         egress = EgressClient(policy, EventEmitter([self.egress_events]), resolver=partner_dns)
         self.apps.update(
-            accounts=accounts_app(open_pool(dbs["accounts"]), vault=PIIVault(os.urandom(32))),
-            ledger=ledger_app(open_pool(dbs["ledger"])),
+            accounts=accounts_app(open_database(dbs["accounts"]), vault=PIIVault(os.urandom(32))),
+            ledger=ledger_app(open_database(dbs["ledger"])),
             payments=payments_app(
-                open_pool(dbs["payments"]), services=self.services.as_("payments")
+                open_database(dbs["payments"]), services=self.services.as_("payments")
             ),
-            notifications=notifications_app(open_pool(dbs["notifications"]), egress=egress),
+            notifications=notifications_app(open_database(dbs["notifications"]), egress=egress),
             statements=statements_app(
-                open_pool(dbs["statements"]), services=self.services.as_("statements")
+                open_database(dbs["statements"]), services=self.services.as_("statements")
             ),
         )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
+import sqlite3
 
 import psycopg
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.refbank._harness import running
 
-from refbank._db import open_pool
+from refbank._db import open_database
 from refbank.ledger.app import create_app
 from refbank.nuban import make_nuban
 
@@ -37,28 +39,34 @@ async def fund(client, account: str, amount: int) -> None:  # type: ignore[no-un
     assert r.status_code == 201, r.text
 
 
-def invariants(dsn: str) -> None:
+def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    """Run SQL on either engine, straight to the database, not through the service."""
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            return conn.execute(sql).fetchall()
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def invariants(url: str) -> None:
     """Money is conserved, no customer is overdrawn, every balance equals its derivation."""
-    with psycopg.connect(dsn) as conn:
-        total = conn.execute("SELECT coalesce(sum(balance), 0) FROM ledger_accounts").fetchone()[0]
-        assert total == 0
-        overdrawn = conn.execute(
-            "SELECT count(*) FROM ledger_accounts WHERE kind='customer' AND balance < 0"
-        ).fetchone()[0]
-        assert overdrawn == 0
-        drift = conn.execute(
-            "SELECT a.account FROM ledger_accounts a WHERE a.balance <> "
-            " coalesce((SELECT sum(amount) FROM postings WHERE credit = a.account), 0)"
-            " - coalesce((SELECT sum(amount) FROM postings WHERE debit = a.account), 0)"
-        ).fetchall()
-        assert drift == []
+    assert query(url, "SELECT coalesce(sum(balance), 0) FROM ledger_accounts") == [(0,)]
+    overdrawn = "SELECT count(*) FROM ledger_accounts WHERE kind='customer' AND balance < 0"
+    assert query(url, overdrawn) == [(0,)]
+    drift = query(
+        url,
+        "SELECT a.account FROM ledger_accounts a WHERE a.balance <> "
+        " coalesce((SELECT sum(amount) FROM postings WHERE credit = a.account), 0)"
+        " - coalesce((SELECT sum(amount) FROM postings WHERE debit = a.account), 0)",
+    )
+    assert drift == []
 
 
 class TestPostings:
-    def test_transfer_moves_money_and_balances(self, pg_database: str) -> None:
+    def test_transfer_moves_money_and_balances(self, database_url: str) -> None:
         async def run() -> None:
             a, b = nuban(), nuban()
-            async with running(create_app(open_pool(pg_database))) as client:
+            async with running(create_app(open_database(database_url))) as client:
                 await fund(client, a, 10_000)
                 r = await client.post(
                     "/v1/postings", json={**posting(a, b, 2_500), "credit_owner": "cust-b"}
@@ -74,23 +82,23 @@ class TestPostings:
                 ]
 
         asyncio.run(run())
-        invariants(pg_database)
+        invariants(database_url)
 
-    def test_overdraft_is_refused_by_the_database(self, pg_database: str) -> None:
+    def test_overdraft_is_refused_by_the_database(self, database_url: str) -> None:
         async def run() -> None:
             a, b = nuban(), nuban()
-            async with running(create_app(open_pool(pg_database))) as client:
+            async with running(create_app(open_database(database_url))) as client:
                 await fund(client, a, 100)
                 r = await client.post("/v1/postings", json=posting(a, b, 101))
                 assert (r.status_code, r.json()["detail"]) == (409, "insufficient funds")
 
         asyncio.run(run())
-        invariants(pg_database)
+        invariants(database_url)
 
-    def test_idempotent_replay_returns_the_original(self, pg_database: str) -> None:
+    def test_idempotent_replay_returns_the_original(self, database_url: str) -> None:
         async def run() -> None:
             a, b = nuban(), nuban()
-            async with running(create_app(open_pool(pg_database))) as client:
+            async with running(create_app(open_database(database_url))) as client:
                 await fund(client, a, 1_000)
                 body = posting(a, b, 300, key="transfer-42")
                 first = await client.post("/v1/postings", json=body)
@@ -103,7 +111,7 @@ class TestPostings:
                 assert "different posting" in changed.json()["detail"]
 
         asyncio.run(run())
-        invariants(pg_database)
+        invariants(database_url)
 
     @pytest.mark.parametrize(
         ("field", "value"),
@@ -117,20 +125,20 @@ class TestPostings:
         ],
     )
     def test_malformed_postings_are_rejected(
-        self, pg_database: str, field: str, value: object
+        self, database_url: str, field: str, value: object
     ) -> None:
         async def run() -> None:
-            async with running(create_app(open_pool(pg_database))) as client:
+            async with running(create_app(open_database(database_url))) as client:
                 body = {**posting(nuban(), nuban(), 10), field: value}
                 r = await client.post("/v1/postings", json=body)
                 assert r.status_code == 422
 
         asyncio.run(run())
 
-    def test_same_account_on_both_sides_is_refused(self, pg_database: str) -> None:
+    def test_same_account_on_both_sides_is_refused(self, database_url: str) -> None:
         async def run() -> None:
             a = nuban()
-            async with running(create_app(open_pool(pg_database))) as client:
+            async with running(create_app(open_database(database_url))) as client:
                 await fund(client, a, 10)
                 r = await client.post("/v1/postings", json=posting(a, a, 5))
                 assert r.status_code == 422
@@ -138,24 +146,31 @@ class TestPostings:
 
         asyncio.run(run())
 
-    def test_journal_is_append_only_and_balances_follow_postings(self, pg_database: str) -> None:
+    def test_journal_is_append_only_and_balances_follow_postings(self, database_url: str) -> None:
         """Even the database owner cannot edit history or set a balance directly."""
 
         async def run() -> None:
-            async with running(create_app(open_pool(pg_database))) as client:
+            async with running(create_app(open_database(database_url))) as client:
                 await fund(client, nuban(), 50)
 
         asyncio.run(run())
-        with psycopg.connect(pg_database, autocommit=True) as conn:
-            for sql in (
-                "UPDATE postings SET amount = 1",
-                "DELETE FROM postings",
-                "TRUNCATE postings CASCADE",
-                "UPDATE ledger_accounts SET balance = balance + 1000000",
-            ):
-                with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                    conn.execute(sql)
-        invariants(pg_database)
+        statements = ["UPDATE postings SET amount = 1", "DELETE FROM postings"]
+        statements.append("UPDATE ledger_accounts SET balance = balance + 1000000")
+        if database_url.startswith("sqlite:///"):
+            with contextlib.closing(
+                sqlite3.connect(database_url.removeprefix("sqlite:///"))
+            ) as conn:
+                for sql in statements:
+                    with pytest.raises(
+                        sqlite3.IntegrityError, match=r"append-only|only through postings"
+                    ):
+                        conn.execute(sql)
+        else:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                for sql in [*statements, "TRUNCATE postings CASCADE"]:
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(sql)
+        invariants(database_url)
 
 
 @settings(
@@ -170,14 +185,14 @@ class TestPostings:
     ),
 )
 def test_invariants_hold_under_concurrent_transfers(
-    pg_database: str, seed: int, transfers: list[tuple[int, int, int]]
+    database_url: str, seed: int, transfers: list[tuple[int, int, int]]
 ) -> None:
     """Random concurrent transfers, crossing and overdrawing, never break the books."""
     rng = random.Random(seed)
     accounts = [nuban() for _ in range(5)]
 
     async def run() -> None:
-        async with running(create_app(open_pool(pg_database, max_size=8))) as client:
+        async with running(create_app(open_database(database_url, max_size=8))) as client:
             for acct in accounts:
                 await fund(client, acct, rng.randint(0, 5_000))
             results = await asyncio.gather(
@@ -189,4 +204,4 @@ def test_invariants_hold_under_concurrent_transfers(
             assert {r.status_code for r in results} <= {201, 409, 422}
 
     asyncio.run(run())
-    invariants(pg_database)
+    invariants(database_url)

@@ -28,7 +28,7 @@ from ramparts.config import Topology, parse_topology
 from ramparts.events import MemorySink
 from ramparts.identity import CertificateAuthority, IdentitySource, ServerThread, service_client
 from ramparts.sdk import ServiceRuntime
-from refbank._db import open_pool
+from refbank._db import open_database
 from refbank._pii import PIIVault
 from refbank.accounts.app import create_app as accounts_app
 from refbank.ledger.app import create_app as ledger_app
@@ -75,7 +75,7 @@ def bank(pg_admin_dsn: str) -> Iterator[dict[str, Any]]:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     sink = MemorySink()
     runtimes = {n: ServiceRuntime(n, topo, sources[n], sinks=[sink]) for n in SERVICES}
-    pools = {n: open_pool(f"{base}/{dbs[n]}") for n in SERVICES}
+    pools = {n: open_database(f"{base}/{dbs[n]}") for n in SERVICES}
     apps = {
         "accounts": accounts_app(pools["accounts"], vault=PIIVault(os.urandom(32))),
         "ledger": ledger_app(pools["ledger"]),

@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Request
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from ramparts.egress import EgressBlocked, EgressClient, EgressError
 from refbank._api import caller, subject
-from refbank._db import connection, service_app
+from refbank._db import Database, db_of, service_app
 
-Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
+DB = Annotated[Database, Depends(db_of)]
 MAX_WEBHOOKS_PER_CUSTOMER = 5
 
 
@@ -48,45 +45,44 @@ class Delivery(BaseModel):
     detail: str
 
 
-def create_app(pool: AsyncConnectionPool, *, egress: EgressClient) -> FastAPI:
-    app = service_app("notifications", pool, on_close=egress.aclose)
+def create_app(db: Database, *, egress: EgressClient) -> FastAPI:
+    app = service_app("notifications", db, on_close=egress.aclose)
 
     @app.post("/v1/webhooks", status_code=201, response_model=Webhook)
-    async def register(body: WebhookIn, request: Request, c: Conn) -> Webhook:
+    async def register(body: WebhookIn, request: Request, db: DB) -> Webhook:
         sub = subject(request)
         try:
             await egress.check(body.url)
         except EgressBlocked as exc:
             raise HTTPException(422, f"webhook URL refused: {exc.reason}") from None
-        cur = c.cursor(row_factory=dict_row)
-        async with c.transaction():
-            await cur.execute("SELECT count(*) AS n FROM webhooks WHERE customer_id = %s", (sub,))
-            if (await cur.fetchone())["n"] >= MAX_WEBHOOKS_PER_CUSTOMER:  # type: ignore[index]
+        async with db.transaction() as tx:
+            count = await tx.fetchone(
+                "SELECT count(*) AS n FROM webhooks WHERE customer_id = %s", (sub,)
+            )
+            if count is not None and count["n"] >= MAX_WEBHOOKS_PER_CUSTOMER:
                 raise HTTPException(
                     422, f"at most {MAX_WEBHOOKS_PER_CUSTOMER} webhooks per customer"
                 )
-            await cur.execute(
+            row = await tx.fetchone(
                 "INSERT INTO webhooks (customer_id, url) VALUES (%s, %s) RETURNING id, url",
                 (sub, body.url),
             )
-            return Webhook(**(await cur.fetchone()))  # type: ignore[arg-type]
+            return Webhook(**row)  # type: ignore[arg-type]
 
     @app.post("/v1/events", response_model=list[Delivery])
-    async def deliver(body: EventIn, request: Request, c: Conn) -> list[Delivery]:
+    async def deliver(body: EventIn, request: Request, db: DB) -> list[Delivery]:
         """Deliver an event to each of the customer's webhooks (called by payments)."""
         if caller(request) == "gateway":
             raise HTTPException(403, "events come from services, not end users")
-        cur = c.cursor(row_factory=dict_row)
-        await cur.execute(
+        hooks = await db.fetchall(
             "SELECT id, url FROM webhooks WHERE customer_id = %s ORDER BY id", (body.customer_id,)
         )
-        hooks = await cur.fetchall()
         payload = json.dumps({"type": body.type, "data": body.data}).encode()
         out: list[Delivery] = []
         for hook in hooks:
             out.append(await _deliver_one(hook["id"], hook["url"], body.type, payload))
         for d in out:
-            await c.execute(
+            await db.execute(
                 "INSERT INTO deliveries (webhook_id, event_type, outcome, status_code, detail)"
                 " VALUES (%s, %s, %s, %s, %s)",
                 (d.webhook_id, d.event_type, d.outcome, d.status_code, d.detail),
@@ -124,14 +120,13 @@ def create_app(pool: AsyncConnectionPool, *, egress: EgressClient) -> FastAPI:
         )
 
     @app.get("/v1/webhooks/deliveries", response_model=list[Delivery])
-    async def deliveries(request: Request, c: Conn) -> list[Delivery]:
-        cur = c.cursor(row_factory=dict_row)
-        await cur.execute(
+    async def deliveries(request: Request, db: DB) -> list[Delivery]:
+        rows = await db.fetchall(
             "SELECT d.webhook_id, d.event_type, d.outcome, d.status_code, d.detail"
             " FROM deliveries d"
             " JOIN webhooks w ON w.id = d.webhook_id WHERE w.customer_id = %s ORDER BY d.id",
             (subject(request),),
         )
-        return [Delivery(**r) for r in await cur.fetchall()]
+        return [Delivery(**r) for r in rows]
 
     return app

@@ -9,20 +9,18 @@ every step is idempotent.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import Annotated, Any
 
 import httpx
-import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, Field
 
 from refbank._api import ServiceCaller, expect, subject
-from refbank._db import connection, service_app
+from refbank._db import Database, UniqueViolation, db_of, service_app
 
-Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
+DB = Annotated[Database, Depends(db_of)]
 NUBAN = Annotated[str, Field(pattern=r"^[0-9]{10}$")]
 DEFAULT_DAILY_LIMIT = 50_000_000  # kobo: ₦500,000 a day
 
@@ -61,16 +59,16 @@ _INSERT_TRANSFER = (  # constant columns, values bound as parameters
 
 
 def create_app(
-    pool: AsyncConnectionPool, *, services: ServiceCaller, daily_limit: int = DEFAULT_DAILY_LIMIT
+    db: Database, *, services: ServiceCaller, daily_limit: int = DEFAULT_DAILY_LIMIT
 ) -> FastAPI:
-    app = service_app("payments", pool)
+    app = service_app("payments", db)
 
     async def account(nuban: str) -> dict[str, Any] | None:
         r = await services.call("accounts", "GET", f"/v1/accounts/{nuban}")
         return None if r.status_code == 404 else await expect(r, 200)
 
     @app.post("/v1/transfers", status_code=201, response_model=Transfer)
-    async def transfer(body: TransferIn, request: Request, c: Conn) -> Transfer | JSONResponse:
+    async def transfer(body: TransferIn, request: Request, c: DB) -> Transfer | JSONResponse:
         sub = subject(request)
         existing = await _existing(c, sub, body.idempotency_key, body)
         if existing is not None and existing.status != "pending":
@@ -85,7 +83,7 @@ def create_app(
         return await _settle(c, row, sub, dest["customer_id"], body.narration)
 
     @app.post("/v1/deposits", status_code=201, response_model=Transfer)
-    async def deposit(body: DepositIn, request: Request, c: Conn) -> Transfer | JSONResponse:
+    async def deposit(body: DepositIn, request: Request, c: DB) -> Transfer | JSONResponse:
         """Credit an account from the bank's settlement account (an operator action)."""
         sub = subject(request)
         existing = await _existing(c, sub, body.idempotency_key, body)
@@ -98,7 +96,7 @@ def create_app(
         return await _settle(c, row, sub, dest["customer_id"], "deposit")
 
     async def _settle(
-        c: psycopg.AsyncConnection, t: Transfer, sub: str, dest_owner: str, narration: str
+        c: Database, t: Transfer, sub: str, dest_owner: str, narration: str
     ) -> Transfer:
         posting = {
             "idempotency_key": f"payments:{t.id}",
@@ -138,48 +136,44 @@ def create_app(
 
 
 async def _existing(
-    c: psycopg.AsyncConnection, sub: str, key: str, body: TransferIn | DepositIn
+    db: Database, sub: str, key: str, body: TransferIn | DepositIn
 ) -> Transfer | None:
-    cur = c.cursor(row_factory=dict_row)
-    await cur.execute(
+    row = await db.fetchone(
         f"SELECT {_COLUMNS} FROM transfers WHERE customer_id = %s AND idempotency_key = %s",  # noqa: S608
         (sub, key),
     )
-    row = await cur.fetchone()
     if row is None:
         return None
     t = Transfer(**row)
-    if (t.from_account, t.to_account, t.amount) != (
-        getattr(body, "from_account", None),
-        body.to_account,
-        body.amount,
-    ):
+    asked = (getattr(body, "from_account", None), body.to_account, body.amount)
+    if (t.from_account, t.to_account, t.amount) != asked:
         raise HTTPException(409, "idempotency key already used for a different transfer")
     return t
 
 
 async def _record(
-    c: psycopg.AsyncConnection, sub: str, body: TransferIn | DepositIn, limit: int | None
+    db: Database, sub: str, body: TransferIn | DepositIn, limit: int | None
 ) -> Transfer:
-    cur = c.cursor(row_factory=dict_row)
+    day_start = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     try:
-        async with c.transaction():
+        async with db.transaction() as tx:
             if limit is not None:
                 # One customer's transfers are checked one at a time, so two concurrent
-                # requests cannot both fit under the limit that only one of them fits.
-                await cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (sub,))
-                await cur.execute(
+                # requests cannot both fit under a limit only one of them fits. (SQLite's
+                # BEGIN IMMEDIATE already serialises every writer.)
+                if db.dialect == "postgres":
+                    await tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (sub,))
+                used = await tx.fetchone(
                     "SELECT coalesce(sum(amount), 0) AS used FROM transfers WHERE customer_id = %s"
-                    " AND kind = 'transfer' AND status <> 'failed'"
-                    " AND created_at >= date_trunc('day', now())",
-                    (sub,),
+                    " AND kind = 'transfer' AND status <> 'failed' AND created_at >= %s",
+                    (sub, day_start),
                 )
-                used = (await cur.fetchone())["used"]  # type: ignore[index]
-                if used + body.amount > limit:
+                assert used is not None
+                if used["used"] + body.amount > limit:
                     raise HTTPException(
-                        422, f"daily limit exceeded: {used} of {limit} kobo used today"
+                        422, f"daily limit exceeded: {used['used']} of {limit} kobo used today"
                     )
-            await cur.execute(
+            row = await tx.fetchone(
                 _INSERT_TRANSFER,
                 (
                     sub,
@@ -191,21 +185,17 @@ async def _record(
                     getattr(body, "narration", ""),
                 ),
             )
-            return Transfer(**(await cur.fetchone()))  # type: ignore[arg-type]
-    except psycopg.errors.UniqueViolation:
+            return Transfer(**row)  # type: ignore[arg-type]
+    except UniqueViolation:
         # A concurrent request with the same key won the insert; answer as a replay.
-        again = await _existing(c, sub, body.idempotency_key, body)
+        again = await _existing(db, sub, body.idempotency_key, body)
         assert again is not None
         return again
 
 
-async def _finish(
-    c: psycopg.AsyncConnection, transfer_id: int, status: str, reason: str | None
-) -> Transfer:
-    cur = c.cursor(row_factory=dict_row)
-    async with c.transaction():
-        await cur.execute(
-            f"UPDATE transfers SET status = %s, reason = %s WHERE id = %s RETURNING {_COLUMNS}",  # noqa: S608
-            (status, reason, transfer_id),
-        )
-        return Transfer(**(await cur.fetchone()))  # type: ignore[arg-type]
+async def _finish(db: Database, transfer_id: int, status: str, reason: str | None) -> Transfer:
+    row = await db.fetchone(
+        f"UPDATE transfers SET status = %s, reason = %s WHERE id = %s RETURNING {_COLUMNS}",  # noqa: S608
+        (status, reason, transfer_id),
+    )
+    return Transfer(**row)  # type: ignore[arg-type]

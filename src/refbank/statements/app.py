@@ -7,35 +7,32 @@ the ledger for, and nothing else: not payments, not accounts, not their data.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 from typing import Annotated
 
-import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from psycopg_pool import AsyncConnectionPool
 
 from refbank._api import ServiceCaller, expect, subject
-from refbank._db import connection, service_app
+from refbank._db import Database, db_of, service_app
 from refbank.statements.render import render_statement
 
-Conn = Annotated[psycopg.AsyncConnection, Depends(connection)]
+DB = Annotated[Database, Depends(db_of)]
 
 
-def create_app(pool: AsyncConnectionPool, *, services: ServiceCaller) -> FastAPI:
-    app = service_app("statements", pool)
+def create_app(db: Database, *, services: ServiceCaller) -> FastAPI:
+    app = service_app("statements", db)
 
     @app.get("/v1/statements/{account}", response_class=Response)
     async def statement(
         account: Annotated[str, Path(pattern=r"^[0-9]{10}$")],
         request: Request,
-        c: Conn,
+        db: DB,
         month: Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")],
     ) -> Response:
         sub = subject(request)
         year, mon = int(month[:4]), int(month[5:])
-        last = calendar.monthrange(year, mon)[1]
-        params = {"since": f"{month}-01", "until": f"{month}-{last:02d}", "limit": "1000"}
+        following = f"{year + mon // 12:04d}-{mon % 12 + 1:02d}-01"
+        params = {"since": f"{month}-01", "before": following, "limit": "1000"}
         r = await services.call("ledger", "GET", f"/v1/accounts/{account}/entries", params=params)
         if r.status_code == 404:
             raise HTTPException(404, "no such account")
@@ -53,7 +50,7 @@ def create_app(pool: AsyncConnectionPool, *, services: ServiceCaller) -> FastAPI
             closing_balance=balance["balance"],
         )
         digest = hashlib.sha256(pdf).hexdigest()
-        await c.execute(
+        await db.execute(
             "INSERT INTO statements (account, customer_id, month, sha256) VALUES (%s, %s, %s, %s)",
             (account, sub, month, digest),
         )

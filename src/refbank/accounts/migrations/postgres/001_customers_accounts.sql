@@ -10,7 +10,9 @@ CREATE TABLE customers (
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
-CREATE SEQUENCE nuban_serial START 1000 MAXVALUE 999999999;
+-- NUBAN serials; a counter row rather than a sequence so both engines share the SQL.
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL CHECK (value < 1000000000));
+INSERT INTO counters (name, value) VALUES ('nuban_serial', 999);
 
 CREATE TABLE accounts (
     nuban        TEXT PRIMARY KEY CHECK (nuban ~ '^[0-9]{10}$'),

@@ -1,0 +1,23 @@
+CREATE TABLE customers (
+    id          TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+    name        TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    bvn_enc     BLOB NOT NULL,
+    bvn_token   TEXT NOT NULL UNIQUE,
+    bvn_last4   TEXT NOT NULL CHECK (bvn_last4 GLOB '[0-9][0-9][0-9][0-9]'),
+    nin_enc     BLOB NOT NULL,
+    nin_token   TEXT NOT NULL UNIQUE,
+    nin_last4   TEXT NOT NULL CHECK (nin_last4 GLOB '[0-9][0-9][0-9][0-9]'),
+    created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
+);
+
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL CHECK (value < 1000000000));
+INSERT INTO counters (name, value) VALUES ('nuban_serial', 999);
+
+CREATE TABLE accounts (
+    nuban        TEXT PRIMARY KEY CHECK (length(nuban) = 10 AND nuban NOT GLOB '*[^0-9]*'),
+    customer_id  TEXT NOT NULL REFERENCES customers (id),
+    currency     TEXT NOT NULL DEFAULT 'NGN' CHECK (currency = 'NGN'),
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen', 'closed')),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
+);
+CREATE INDEX accounts_customer ON accounts (customer_id);
