@@ -77,9 +77,8 @@ def open_database(url: str, *, max_size: int = 10) -> Database:
         return PostgresDatabase(pool)
     if url.startswith("sqlite:///"):
         return SQLiteDatabase(Path(url.removeprefix("sqlite:///")))
-    raise ValueError(
-        f"database URL must start with postgresql:// or sqlite:///, got {url.split(':', maxsplit=1)[0]!r}:"
-    )
+    scheme = url.partition(":")[0]
+    raise ValueError(f"database URL must start with postgresql:// or sqlite:///, got {scheme}:")
 
 
 # -- PostgreSQL -------------------------------------------------------------
