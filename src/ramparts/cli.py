@@ -7,6 +7,7 @@ errors exit 2.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from rich.table import Table
 
 from ramparts import __version__
 from ramparts.config import Topology, TopologyError, default_topology, load_topology
-from ramparts.platform import k8s
+from ramparts.platform import StartupError, k8s
+from ramparts.platform import up as platform_up
 from ramparts.platform.k8s import DEFAULT_IMAGE
 
 app = typer.Typer(
@@ -133,6 +135,33 @@ def topology_show(path: TopologyArg = None) -> None:
             ", ".join(str(e) for e in svc.egress) or "-",
         )
     _out().print(table)
+
+
+@app.command("up")
+def up(
+    topology: Annotated[
+        Path | None, typer.Option(help="ramparts.yaml; the reference bank's if omitted.")
+    ] = None,
+    state: Annotated[Path, typer.Option(help="State directory, reused by the next run.")] = Path(
+        ".ramparts"
+    ),
+) -> None:
+    """Run the whole system locally: CA and every service with its own identity and database."""
+    topo = _load(topology)
+    console = _err()
+    try:
+        code = asyncio.run(
+            platform_up.run(
+                topo,
+                state,
+                topology_path=topology,
+                say=lambda s: console.print(s, markup=False, highlight=False),
+            )
+        )
+    except (platform_up.UpError, StartupError) as exc:
+        _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 @render_app.command("k8s")

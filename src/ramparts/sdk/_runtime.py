@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -10,7 +12,12 @@ from typing import Any
 from ramparts.config import Topology
 from ramparts.egress import EgressClient, EgressPolicy
 from ramparts.events import EventEmitter, EventSink
-from ramparts.identity import AuthorizationMiddleware, IdentitySource, build_mtls_server
+from ramparts.identity import (
+    AuthorizationMiddleware,
+    IdentitySource,
+    SVIDRotator,
+    build_mtls_server,
+)
 from ramparts.sdk._calls import ServiceCalls
 from ramparts.sdk._correlation import CorrelationMiddleware
 
@@ -25,6 +32,8 @@ class ServiceRuntime:
         identity: IdentitySource,
         *,
         sinks: list[EventSink] | None = None,
+        ca_url: str | None = None,
+        identity_dir: Path | None = None,
     ) -> None:
         if name not in topology.services:
             raise KeyError(f"no service {name!r} in {topology.source}")
@@ -38,6 +47,10 @@ class ServiceRuntime:
         self.identity = identity
         self.emitter = EventEmitter(sinks or [], service=name)
         self.calls = ServiceCalls(name, topology, identity, self.emitter)
+        self.ca_url = ca_url
+        if identity_dir is not None:
+            # Renewed SVIDs go back to disk, so a restart starts from the newest one.
+            identity.subscribe(lambda src: src.save(identity_dir))
 
     @classmethod
     def from_state(
@@ -77,7 +90,21 @@ class ServiceRuntime:
         )
 
     async def serve(self, app: ASGIApp, **options: Any) -> None:
-        await self.server(app, **options).serve()
+        """Serve until stopped, renewing the SVID at half-life when a CA is configured."""
+        server = self.server(app, **options)
+        if self.ca_url is None:
+            await server.serve()
+            return
+        stop = asyncio.Event()
+        rotator = SVIDRotator(self.identity, self.ca_url, emitter=self.emitter)
+        renewing = asyncio.create_task(rotator.run(stop))
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await renewing
 
     async def aclose(self) -> None:
         await self.calls.aclose()

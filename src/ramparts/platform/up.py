@@ -1,0 +1,144 @@
+"""``ramparts up``: the whole system as local processes, from one topology.
+
+The embedded default needs nothing but Python: the internal CA, each service
+on SQLite in the state directory, each with its own identity. State lives in
+``.ramparts/`` (0700) and is reused by the next run: the CA, the data, the
+keys. Every run attests fresh SVIDs before starting the services.
+
+State layout::
+
+    .ramparts/ramparts.yaml     the topology this run uses
+    .ramparts/ca/               the CA (keys 0600)
+    .ramparts/identity/NAME/    each workload's SVID, key and trust bundle
+    .ramparts/data/NAME.db      each service's own SQLite database
+    .ramparts/keys/             service data keys (0600)
+    .ramparts/events/NAME.jsonl security events
+    .ramparts/logs/NAME.log     each component's masked output
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ramparts.config import GATEWAY, Topology
+from ramparts.identity import CertificateAuthority, attest_local, ca_spiffe_id
+from ramparts.platform.supervisor import ComponentSpec, Supervisor, tcp_ready
+
+TOPOLOGY_FILE = "ramparts.yaml"
+
+
+class UpError(RuntimeError):
+    """``up`` cannot start; the message says why and what to do."""
+
+
+def prepare_state(topology: Topology, state: Path, topology_path: Path | None) -> Path:
+    """Create or reuse the state directory, the CA and this run's identities.
+
+    Returns the topology file the components will read.
+    """
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state.chmod(0o700)
+    if topology_path is None:
+        topology_path = state / TOPOLOGY_FILE
+        topology_path.write_text(topology.text, encoding="utf-8")
+    ca_dir = state / "ca"
+    if ca_dir.is_dir() and any(ca_dir.iterdir()):
+        ca = CertificateAuthority.load(ca_dir)
+        if ca.trust_domain != topology.trust_domain:
+            raise UpError(
+                f"{ca_dir} holds a CA for trust domain {ca.trust_domain}, but the topology "
+                f"says {topology.trust_domain}; use another --state directory"
+            )
+    else:
+        ca = CertificateAuthority.init(ca_dir, topology.trust_domain)
+    ca.maintain()
+    attest_local(ca, topology, state / "identity", services=[*topology.services, GATEWAY])
+    for sub in ("data", "keys", "events", "logs"):
+        (state / sub).mkdir(exist_ok=True, mode=0o700)
+    return topology_path
+
+
+def components(topology: Topology, state: Path, topology_path: Path) -> list[ComponentSpec]:
+    """What ``up`` runs, in the order the topology implies."""
+    py = sys.executable
+    ca = topology.platform.ca
+    specs = [
+        ComponentSpec(
+            name="ca",
+            argv=(py, "-m", "ramparts", "ca", "serve", "--dir", str(state / "ca"),
+                  "--topology", str(topology_path), "--events", str(state / "events" / "ca.jsonl")),
+            ready=tcp_ready(ca.host, ca.port),
+            url=f"https://{ca}",
+            identity=ca_spiffe_id(topology.trust_domain),
+        )
+    ]  # fmt: skip
+    for name, svc in topology.services.items():
+        specs.append(
+            ComponentSpec(
+                name=name,
+                argv=(py, "-m", "refbank", name, "--topology", str(topology_path),
+                      "--state", str(state), "--database", f"sqlite:///{state / 'data' / name}.db"),
+                ready=tcp_ready(svc.listen.host, svc.listen.port),
+                depends_on=("ca", *svc.calls),
+                url=f"https://{svc.listen}",
+                identity=svc.spiffe_id,
+            )
+        )  # fmt: skip
+    return specs
+
+
+def _status_lines(sup: Supervisor) -> list[str]:
+    width = max(len(n) for n in sup.components)
+    return [
+        f"  {name.ljust(width)}  {run.state.value:<10}  {run.spec.url:<26}  {run.spec.identity}"
+        for name, run in sup.components.items()
+    ]
+
+
+async def run(
+    topology: Topology,
+    state: Path,
+    *,
+    topology_path: Path | None = None,
+    say: Callable[[str], None] = print,
+    ready: Callable[[Supervisor], None] | None = None,
+) -> int:
+    """Start everything, report, and run until SIGINT/SIGTERM or a component gives up."""
+    path = prepare_state(topology, state, topology_path)
+    sup = Supervisor(
+        components(topology, state, path),
+        log_dir=state / "logs",
+        on_line=lambda name, line: say(f"{name:>13} | {line}"),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sup.start()
+        say("ramparts is up:\n" + "\n".join(_status_lines(sup)))
+        say(f"state in {state}; Ctrl-C to stop")
+        if ready is not None:
+            ready(sup)
+        failed = asyncio.create_task(sup.failed.wait())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (failed, stopped):
+            task.cancel()
+        if sup.failed.is_set():
+            bad = [n for n, r in sup.components.items() if r.state.value == "failed"]
+            say(f"giving up: {', '.join(bad)} kept failing; see {state / 'logs'}")
+            return 1
+        return 0
+    finally:
+        say("stopping...")
+        await sup.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        say("stopped")
