@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ramparts import __version__
 from ramparts.config import Topology, TopologyError, default_topology, load_topology
-from ramparts.platform import StartupError, k8s
+from ramparts.platform import StartupError, devissuer, k8s
 from ramparts.platform import up as platform_up
 from ramparts.platform.k8s import DEFAULT_IMAGE
 
@@ -162,6 +162,31 @@ def up(
         _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     raise typer.Exit(code)
+
+
+@app.command("token")
+def token(
+    subject: Annotated[str, typer.Option("--sub", help="The token's subject (a customer id).")],
+    scope: Annotated[list[str] | None, typer.Option(help="A scope; repeat for more.")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (at most 3600).")] = 900,
+    state: Annotated[Path, typer.Option(help="The state directory of 'ramparts up'.")] = Path(
+        ".ramparts"
+    ),
+) -> None:
+    """Mint a development token from the issuer 'ramparts up' created (never for production)."""
+    topo_file = state / platform_up.TOPOLOGY_FILE
+    if not topo_file.exists():
+        _err().print(f"[bold red]Error:[/] no {escape(str(topo_file))}; run 'ramparts up' first")
+        raise typer.Exit(1)
+    try:
+        print(
+            devissuer.mint(
+                load_topology(topo_file), state, subject=subject, scopes=scope or [], ttl=ttl
+            )
+        )
+    except (OSError, ValueError) as exc:
+        _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
 
 
 @render_app.command("k8s")

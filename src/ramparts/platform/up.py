@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ramparts.config import GATEWAY, Topology
 from ramparts.identity import CertificateAuthority, attest_local, ca_spiffe_id
+from ramparts.platform import devissuer
 from ramparts.platform.supervisor import ComponentSpec, Supervisor, tcp_ready
 
 TOPOLOGY_FILE = "ramparts.yaml"
@@ -60,6 +61,7 @@ def prepare_state(topology: Topology, state: Path, topology_path: Path | None) -
     attest_local(ca, topology, state / "identity", services=[*topology.services, GATEWAY])
     for sub in ("data", "keys", "events", "logs"):
         (state / sub).mkdir(exist_ok=True, mode=0o700)
+    devissuer.ensure(topology, topology_path, state)
     return topology_path
 
 
