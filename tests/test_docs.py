@@ -13,6 +13,7 @@ MODULES = [
     "ramparts.telemetry.context",
     "ramparts.egress",
     "ramparts.egress._url",
+    "ramparts.alerts",
 ]
 
 

@@ -59,6 +59,8 @@ PIECES: tuple[tuple[str, str], ...] = (
     ("audit", "ramparts.audit.cli"),
     ("secrets", "ramparts.secrets.cli"),
     ("egress", "ramparts.egress.cli"),
+    ("alerts", "ramparts.alerts.cli"),
+    ("review", "ramparts.review.cli"),
     ("waf", "ramparts.waf.cli"),
 )
 
