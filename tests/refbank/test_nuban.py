@@ -21,9 +21,9 @@ def test_cbn_corpus(conformance_dir: Path) -> None:
     cases = json.loads((conformance_dir / "pii" / "pii_corpus.json").read_text())["nuban"]["cases"]
     wrong = []
     for case in cases:
-        if "serial" in case:
-            if case["valid"] and make_nuban(case["bank_code"], int(case["serial"])) != case["nuban"]:
-                wrong.append(case)
+        made = make_nuban(case["bank_code"], int(case["serial"])) if "serial" in case else None
+        if case["valid"] and made not in (None, case["nuban"]):
+            wrong.append(case)
         if is_valid(case["bank_code"], case["nuban"]) != case["valid"]:
             wrong.append(case)
     assert wrong == []
