@@ -168,6 +168,9 @@ def _deployment(topology: Topology, name: str, image: str, replicas: int, mesh: 
         )
     if mesh == "istio" and name != GATEWAY:
         annotations["sidecar.istio.io/inject"] = "true"
+    elif mesh == "none":
+        # Without a mesh the workloads speak mTLS themselves (ramparts.identity).
+        annotations["ramparts.dev/mtls"] = "app"
     volumes = [
         {"name": "topology", "configMap": {"name": "ramparts-topology"}},
         {"name": "state", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},

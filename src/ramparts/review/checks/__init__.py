@@ -1,0 +1,1 @@
+"""The checks, one module per risk; each exposes ``check(ctx) -> Iterator[Finding]``."""
