@@ -261,3 +261,24 @@ class TestRejections:
         bad.write_bytes(b"\xff\xfe\x00garbage")
         with pytest.raises(TopologyError, match="not UTF-8"):
             load_topology(bad)
+
+
+class TestPlatformEndpoints:
+    """Workloads reach the CA, the secrets broker and the audit log; nothing else does."""
+
+    @pytest.mark.parametrize("platform", ["ca", "secrets", "audit"])
+    def test_every_workload_may_call_the_platform(self, platform: str) -> None:
+        topo = default_topology()
+        for caller in [*topo.services, "gateway"]:
+            assert topo.authorize(platform, topo.spiffe_id(caller), "POST", "/v1/x").allowed, caller
+
+    @pytest.mark.parametrize("caller", ["audit", "secrets", "witness", "console"])
+    def test_platform_components_are_not_workloads(self, caller: str) -> None:
+        topo = default_topology()
+        decision = topo.authorize("audit", topo.spiffe_id(caller), "POST", "/v1/ingest")
+        assert not decision.allowed
+        assert "not a workload" in decision.reason
+
+    def test_workloads_still_cannot_call_the_console_or_witness(self) -> None:
+        topo = default_topology()
+        assert not topo.authorize("witness", topo.spiffe_id("ledger"), "GET", "/").allowed
