@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -146,7 +147,21 @@ def test_up_runs_survives_a_kill_stops_cleanly_and_reuses_state(tmp_path: Path) 
         _stop(proc)
     assert _children_of(state) == [], "stray processes after Ctrl-C"
 
-    # A second run reuses the CA and the data.
+    # Every service's security events reached the audit log, and the log verifies.
+    audit_db = state / "audit" / "audit.db"
+    with sqlite3.connect(audit_db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        entries_table = next(t for t in ("entries", "leaves", "log_entries") if t in tables)
+        count = conn.execute(f"SELECT count(*) FROM {entries_table}").fetchone()[0]  # noqa: S608
+    assert count > 0
+    verify = subprocess.run(
+        [sys.executable, "-m", "ramparts", "audit", "verify", "--db", str(audit_db),
+         "--log-key", str(state / "audit" / "log.vkey")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # A second run reuses the CA, the data and the log.
     proc = _start(topology, state)
     try:
         r = asyncio.run(_as_gateway(topo, state, "accounts", "GET", "/v1/customers/kemi"))

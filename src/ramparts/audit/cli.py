@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -23,6 +23,14 @@ from ramparts.audit.server import WitnessEndpoint, create_app
 from ramparts.audit.store import StoreError, open_store
 from ramparts.audit.verify import verify_log
 from ramparts.audit.witness import Witness, WitnessState, create_witness_app
+from ramparts.config import TopologyError, load_topology
+from ramparts.events import EventEmitter
+from ramparts.identity import (
+    AuthorizationMiddleware,
+    IdentityError,
+    IdentitySource,
+    build_mtls_server,
+)
 
 app = typer.Typer(help="Tamper-evident audit log.", no_args_is_help=True)
 
@@ -164,8 +172,16 @@ def serve(
     leaf_index: Annotated[
         bool, typer.Option(help="Index leaf hashes for proofs by hash (slower appends).")
     ] = True,
+    identity_dir: Annotated[
+        Path | None,
+        typer.Option(help="Serve mTLS with this SVID (svid.pem, svid.key, bundle.json)."),
+    ] = None,
+    topology: Annotated[
+        Path | None,
+        typer.Option(help="ramparts.yaml: who may ship, and the default listen address."),
+    ] = None,
 ) -> None:
-    """Run the log server (plain HTTP; mTLS is added by the platform's server)."""
+    """Run the log server: mTLS with --identity-dir and --topology, else plain HTTP on loopback."""
     logging.basicConfig(level=logging.INFO)
     db, key_file = _resolve_data(data, db, key_file, origin)
     endpoints = []
@@ -186,7 +202,30 @@ def serve(
         witnesses=endpoints,
         masker="auto" if masking else None,
     )
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    if identity_dir is None:
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise _fail("plain HTTP is for loopback only; give --identity-dir and --topology")
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+        return
+    if topology is None:
+        raise _fail("--identity-dir needs --topology (it says which workloads may ship)")
+    _serve_mtls(application, identity_dir, topology)
+
+
+def _serve_mtls(application: Any, identity_dir: Path, topology_path: Path) -> None:
+    """Serve on the topology's audit address; only its workloads may ship."""
+    try:
+        topo = load_topology(topology_path)
+        source = IdentitySource.from_dir(identity_dir)
+    except (TopologyError, IdentityError) as exc:
+        raise _fail(str(exc)) from None
+    emitter = EventEmitter([], service="audit")
+    guarded = AuthorizationMiddleware(
+        application, topology=topo, service="audit", emitter=emitter, emit_allowed=False
+    )
+    ep = topo.platform.audit
+    typer.echo(f"audit log on https://{ep} as {source.spiffe_id}", err=True)
+    build_mtls_server(guarded, source=source, emitter=emitter, host=ep.host, port=ep.port).run()
 
 
 def _resolve_data(

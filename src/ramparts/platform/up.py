@@ -12,7 +12,9 @@ State layout::
     .ramparts/identity/NAME/    each workload's SVID, key and trust bundle
     .ramparts/data/NAME.db      each service's own SQLite database
     .ramparts/keys/             service data keys (0600)
-    .ramparts/events/NAME.jsonl security events
+    .ramparts/events/NAME.jsonl security events, also shipped to the audit log
+    .ramparts/spool/NAME/       each service's on-disk buffer for the audit log
+    .ramparts/audit/            the audit log: entries, Merkle tree, log key
     .ramparts/logs/NAME.log     each component's masked output
 """
 
@@ -58,8 +60,8 @@ def prepare_state(topology: Topology, state: Path, topology_path: Path | None) -
     else:
         ca = CertificateAuthority.init(ca_dir, topology.trust_domain)
     ca.maintain()
-    attest_local(ca, topology, state / "identity", services=[*topology.services, GATEWAY])
-    for sub in ("data", "keys", "events", "logs"):
+    attest_local(ca, topology, state / "identity", services=[*topology.services, GATEWAY, "audit"])
+    for sub in ("data", "keys", "events", "logs", "spool", "audit"):
         (state / sub).mkdir(exist_ok=True, mode=0o700)
     devissuer.ensure(topology, topology_path, state)
     return topology_path
@@ -79,6 +81,19 @@ def components(topology: Topology, state: Path, topology_path: Path) -> list[Com
             identity=ca_spiffe_id(topology.trust_domain),
         )
     ]  # fmt: skip
+    audit = topology.platform.audit
+    specs.append(
+        ComponentSpec(
+            name="audit",
+            argv=(py, "-m", "ramparts", "audit", "serve", "--data", str(state / "audit"),
+                  "--identity-dir", str(state / "identity" / "audit"),
+                  "--topology", str(topology_path)),
+            ready=tcp_ready(audit.host, audit.port),
+            depends_on=("ca",),
+            url=f"https://{audit}",
+            identity=topology.spiffe_id("audit"),
+        )
+    )  # fmt: skip
     for name, svc in topology.services.items():
         specs.append(
             ComponentSpec(
@@ -86,7 +101,7 @@ def components(topology: Topology, state: Path, topology_path: Path) -> list[Com
                 argv=(py, "-m", "refbank", name, "--topology", str(topology_path),
                       "--state", str(state), "--database", f"sqlite:///{state / 'data' / name}.db"),
                 ready=tcp_ready(svc.listen.host, svc.listen.port),
-                depends_on=("ca", *svc.calls),
+                depends_on=("ca", "audit", *svc.calls),
                 url=f"https://{svc.listen}",
                 identity=svc.spiffe_id,
             )
