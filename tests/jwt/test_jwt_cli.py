@@ -140,9 +140,8 @@ def test_no_tokens_is_a_usage_error(jwks_path: Path) -> None:
 
 def _topology(tmp_path: Path, keys: Keys) -> Path:
     text = resources.files("ramparts.config").joinpath("refbank.yaml").read_text()
-    assert "https://auth.refbank.local" in text and ".ramparts/jwks.json" in text
-    (tmp_path / ".ramparts").mkdir()
-    write_jwks(tmp_path / ".ramparts" / "jwks.json", jwks_of(keys.rsa))
+    assert "https://auth.refbank.local" in text and "jwks: jwks.json" in text
+    write_jwks(tmp_path / "jwks.json", jwks_of(keys.rsa))
     path = tmp_path / "ramparts.yaml"
     path.write_text(text.replace("https://auth.refbank.local", ISSUER))
     return path
