@@ -176,17 +176,10 @@ def token(
     ),
 ) -> None:
     """Mint a development token from the issuer 'ramparts up' created (never for production)."""
-    topo_file = state / platform_up.TOPOLOGY_FILE
-    if not topo_file.exists():
-        _err().print(f"[bold red]Error:[/] no {escape(str(topo_file))}; run 'ramparts up' first")
-        raise typer.Exit(1)
     try:
-        print(
-            devissuer.mint(
-                load_topology(topo_file), state, subject=subject, scopes=scope or [], ttl=ttl
-            )
-        )
-    except (OSError, ValueError) as exc:
+        topo = load_topology(platform_up.topology_of(state))
+        print(devissuer.mint(topo, state, subject=subject, scopes=scope or [], ttl=ttl))
+    except (OSError, ValueError, TopologyError, platform_up.UpError) as exc:
         _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 

@@ -18,6 +18,7 @@ from ramparts.platform import devissuer
 def state(tmp_path: Path) -> Path:
     topo = default_topology()
     (tmp_path / "ramparts.yaml").write_text(topo.text)
+    (tmp_path / "run.json").write_text(json.dumps({"topology": str(tmp_path / "ramparts.yaml")}))
     devissuer.ensure(topo, tmp_path / "ramparts.yaml", tmp_path)
     return tmp_path
 

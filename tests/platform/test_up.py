@@ -135,6 +135,29 @@ def test_up_runs_survives_a_kill_stops_cleanly_and_reuses_state(tmp_path: Path) 
         assert created.status_code == 201, created.text
         assert oct(state.stat().st_mode & 0o777) == "0o700"
 
+        # Through the gateway, with a token from the development issuer.
+        token = subprocess.run(
+            [sys.executable, "-m", "ramparts", "token", "--sub", "tobi", "--scope", "accounts:write",
+             "--state", str(state)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        gateway = f"http://{topo.gateway.listen}"
+        body = {"name": "Tobi", "bvn": "22211100099", "nin": "99900011122"}
+        with httpx.Client(base_url=gateway, timeout=10) as client:
+            r = client.post(
+                "/v1/customers", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["id"] == "tobi"
+            assert r.headers["x-request-id"]
+            assert client.post("/v1/customers", json=body).status_code == 401
+            forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+            bad = client.post(
+                "/v1/customers", json=body, headers={"Authorization": f"Bearer {forged}"}
+            )
+            assert bad.status_code == 401
+            assert client.get("/internal/admin").status_code == 404
+
         # Kill the ledger: the supervisor brings it back on the same port.
         (ledger,) = _children_of(state, "refbank ledger")
         os.kill(ledger, signal.SIGKILL)

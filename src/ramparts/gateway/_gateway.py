@@ -40,7 +40,7 @@ __all__ = ["Gateway", "GatewayOptions", "GatewayState", "default_verifier"]
 #: Seconds between metric snapshots of a worker (several workers only).
 _PUBLISH_EVERY = 1.0
 
-VerifierFactory = Callable[[GatewaySpec, EventEmitter], TokenVerifier | None]
+VerifierFactory = Callable[[Topology, EventEmitter], TokenVerifier | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +117,19 @@ class GatewayState:
     limits: dict[str, Any] = field(default_factory=dict)
 
 
-def default_verifier(spec: GatewaySpec, emitter: EventEmitter) -> TokenVerifier | None:
-    """``ramparts.jwt.JWTValidator`` for the topology's issuers (None without issuers)."""
+def default_verifier(topology: Topology, emitter: EventEmitter) -> TokenVerifier | None:
+    """``ramparts.jwt.JWTValidator`` for the topology's issuers (None without issuers).
+
+    A relative JWKS path is taken beside the topology file, as ``ramparts jwt verify``
+    does, so both judge a token the same way whatever the working directory.
+    """
+    spec = topology.gateway
     if not spec.issuers:
         return None
-    return JWTValidator([policy_from_config(i) for i in spec.issuers], emitter=emitter)
+    source = Path(topology.source)
+    base_dir = source.parent if source.is_file() else None
+    policies = [policy_from_config(i, base_dir=base_dir) for i in spec.issuers]
+    return JWTValidator(policies, emitter=emitter)
 
 
 class _DenyCounter:
@@ -155,7 +163,7 @@ class Gateway:
             neither is refused unless ``options.plain_upstreams``.
         server_ssl: the client-facing TLS context; by default built from the
             topology's ``tls_cert``/``tls_key`` unless ``plain_http: true``.
-        verifier_factory: builds the JWT verifier from the gateway spec
+        verifier_factory: builds the JWT verifier from the topology
             (default :func:`default_verifier`); rebuilt on every reload.
         limiter: the rate limiter (default: in-memory); kept across reloads.
         waf: the WAF engine's hook, or None.
@@ -259,7 +267,7 @@ class Gateway:
                     on_identity_mismatch=self._identity_mismatch,
                 )
         limits = self._compile_limits(routes)
-        verifier = self.verifier_factory(spec, self.emitter)
+        verifier = self.verifier_factory(topology, self.emitter)
         pipeline = build_pipeline(
             trusted=trusted,
             table=routes,

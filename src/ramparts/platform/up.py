@@ -7,7 +7,8 @@ keys. Every run attests fresh SVIDs before starting the services.
 
 State layout::
 
-    .ramparts/ramparts.yaml     the topology this run uses
+    .ramparts/ramparts.yaml     the built-in topology, when no --topology is given
+    .ramparts/run.json          which topology file this state was started with
     .ramparts/ca/               the CA (keys 0600)
     .ramparts/identity/NAME/    each workload's SVID, key and trust bundle
     .ramparts/data/NAME.db      each service's own SQLite database
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Callable
@@ -33,6 +35,17 @@ from ramparts.platform import devissuer
 from ramparts.platform.supervisor import ComponentSpec, Supervisor, tcp_ready
 
 TOPOLOGY_FILE = "ramparts.yaml"
+RUN_FILE = "run.json"
+
+
+def topology_of(state: Path) -> Path:
+    """The topology file the last ``up`` in ``state`` used."""
+    try:
+        return Path(json.loads((state / RUN_FILE).read_text())["topology"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise UpError(
+            f"{state} holds no 'ramparts up' state ({exc}); run 'ramparts up' first"
+        ) from None
 
 
 class UpError(RuntimeError):
@@ -49,6 +62,9 @@ def prepare_state(topology: Topology, state: Path, topology_path: Path | None) -
     if topology_path is None:
         topology_path = state / TOPOLOGY_FILE
         topology_path.write_text(topology.text, encoding="utf-8")
+    topology_path = topology_path.resolve()
+    # Tools run later against this state (ramparts token, drill) read which topology it was.
+    (state / RUN_FILE).write_text(json.dumps({"topology": str(topology_path)}) + "\n")
     ca_dir = state / "ca"
     if ca_dir.is_dir() and any(ca_dir.iterdir()):
         ca = CertificateAuthority.load(ca_dir)
@@ -106,6 +122,20 @@ def components(topology: Topology, state: Path, topology_path: Path) -> list[Com
                 identity=svc.spiffe_id,
             )
         )  # fmt: skip
+    gw = topology.gateway.listen
+    specs.append(
+        ComponentSpec(
+            name=GATEWAY,
+            argv=(py, "-m", "ramparts", "gateway", "run", "--topology", str(topology_path),
+                  "--identity-dir", str(state / "identity" / GATEWAY),
+                  "--events", str(state / "events" / "gateway.jsonl"),
+                  "--access-log", str(state / "logs" / "gateway-access.log")),
+            ready=tcp_ready(gw.host, gw.port),
+            depends_on=("audit", *topology.services),
+            url=("http" if topology.gateway.plain_http else "https") + f"://{gw}",
+            identity=topology.spiffe_id(GATEWAY),
+        )
+    )  # fmt: skip
     return specs
 
 
