@@ -137,8 +137,8 @@ def test_up_runs_survives_a_kill_stops_cleanly_and_reuses_state(tmp_path: Path) 
 
         # Through the gateway, with a token from the development issuer.
         token = subprocess.run(
-            [sys.executable, "-m", "ramparts", "token", "--sub", "tobi", "--scope", "accounts:write",
-             "--state", str(state)],
+            [sys.executable, "-m", "ramparts", "token", "--sub", "tobi",
+             "--scope", "accounts:write", "--state", str(state)],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         gateway = f"http://{topo.gateway.listen}"
