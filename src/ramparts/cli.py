@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,7 @@ from rich.table import Table
 from ramparts import __version__
 from ramparts.config import Topology, TopologyError, default_topology, load_topology
 from ramparts.platform import StartupError, devissuer, k8s
+from ramparts.platform import drill as platform_drill
 from ramparts.platform import up as platform_up
 from ramparts.platform.k8s import DEFAULT_IMAGE
 
@@ -164,6 +166,32 @@ def up(
         _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     raise typer.Exit(code)
+
+
+@app.command("drill")
+def drill(
+    state: Annotated[Path, typer.Option(help="The state directory of 'ramparts up'.")] = Path(
+        ".ramparts"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Attack the running system; exit 1 unless every scenario was blocked, with proof."""
+    try:
+        scenarios = platform_drill.run_drill(state)
+    except (platform_up.UpError, TopologyError, OSError) as exc:
+        _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps({"scenarios": [s.to_dict() for s in scenarios]}, indent=2))
+    else:
+        table = Table(title="ramparts drill")
+        for col in ("scenario", "result", "evidence", "detail"):
+            table.add_column(col)
+        for s in scenarios:
+            verdict = "[green]blocked[/]" if s.blocked else "[bold red]NOT BLOCKED[/]"
+            table.add_row(escape(s.name), verdict, f"{len(s.events)} events", escape(s.detail))
+        _out().print(table)
+    raise typer.Exit(0 if all(s.blocked for s in scenarios) else 1)
 
 
 @app.command("token")

@@ -27,6 +27,10 @@ import httptools
 from ramparts.gateway._http import HOP_BY_HOP
 from ramparts.identity import PeerIdentityError, verify_peer
 
+# Response headers the gateway itself sets for the client; a service's copy is dropped
+# so the client sees exactly one, the gateway's.
+_GATEWAY_OWNED = frozenset({b"x-request-id"})
+
 if TYPE_CHECKING:
     from ramparts.gateway._request import Request
 
@@ -316,7 +320,7 @@ class UpstreamConnection(asyncio.Protocol):
                 tokens.update(t.strip().lower() for t in value.split(b","))
             elif name == b"content-length":
                 content_length = value
-        drop = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
+        drop = (HOP_BY_HOP | tokens if tokens else HOP_BY_HOP) | _GATEWAY_OWNED
         kept = [(n, v) for n, v in headers if n not in drop]
         self.response_started = True
         client, req = self.client, self.req

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import ssl
 import threading
@@ -158,6 +159,38 @@ class MTLSHandshakeProtocol(asyncio.Protocol):
 
     # -- the handshake
 
+    async def _client_speaks(self, transport: asyncio.Transport) -> bool:
+        """Wait until the client sends its first byte (True) or closes without one (False).
+
+        Reading stays paused; the byte is only peeked at, so start_tls still sees the
+        whole ClientHello. A client that stays silent is left to the handshake timeout.
+        """
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        # The public add_reader refuses a descriptor a transport owns; the selector
+        # loop's own _add_reader is what transports use, and this one is paused.
+        add_reader = getattr(self._loop, "_add_reader", None)
+        remove_reader = getattr(self._loop, "_remove_reader", None)
+        if add_reader is None or remove_reader is None:
+            return True
+        fd = sock.fileno()
+        readable = self._loop.create_future()
+        add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await asyncio.wait_for(readable, self._opts.handshake_timeout)
+        except TimeoutError:
+            return True
+        finally:
+            remove_reader(fd)
+        with socket.socket(sock.family, sock.type, fileno=os.dup(fd)) as peek:
+            try:
+                return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+
     async def _handshake(self, transport: asyncio.Transport) -> None:
         opts = self._opts
         if self._pre_tls_data:
@@ -167,6 +200,11 @@ class MTLSHandshakeProtocol(asyncio.Protocol):
                 reason="bytes arrived before the TLS handshake (event loop ignored pause_reading)",
                 detail={"remote": self._remote},
             )
+            transport.abort()
+            return
+        if not await self._client_speaks(transport):
+            # Closed before sending a byte: a TCP health probe (supervisor, kubelet,
+            # load balancer), not a TLS attempt, so it is no security event.
             transport.abort()
             return
         try:
