@@ -25,6 +25,7 @@ from typing import Any
 from ramparts.config import TopologyError, load_topology
 from ramparts.events import JSONLinesSink
 from ramparts.sdk import ServiceRuntime
+from ramparts.telemetry.logging import configure_logging
 from refbank._db import open_database
 from refbank._pii import PIIVault
 from refbank.accounts import app as accounts
@@ -93,8 +94,13 @@ def main(argv: list[str] | None = None) -> None:
     runtime = ServiceRuntime.from_state(
         args.service, topology, args.state, sinks=[events] if events else []
     )
+    # Masked ECS JSON on stderr (the supervisor collects it) and into the audit log.
+    configure_logging(
+        args.service, forward=runtime.shipper.submit_json if runtime.shipper else None
+    )
     app = build_app(args.service, runtime, args.database, args.state)
-    asyncio.run(runtime.serve(app))
+    # log_config=None: uvicorn logs through the pipeline above, not handlers of its own.
+    asyncio.run(runtime.serve(app, log_config=None))
 
 
 def _mkdir(path: Path) -> bool:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,32 +46,33 @@ def topology_file(tmp: Path) -> tuple[Path, Topology]:
 
 
 def start_up(topology: Path, state: Path) -> subprocess.Popen[str]:
+    """Start ``ramparts up``; return once it says it is up. Its output keeps being drained
+    (into ``proc.output``), as a terminal would, so a full pipe never stalls it."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ramparts",
-            "up",
-            "--topology",
-            str(topology),
-            "--state",
-            str(state),
-        ],
+        [sys.executable, "-m", "ramparts", "up", "--topology", str(topology),
+         "--state", str(state)],  # fmt: skip
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stderr is not None
+    lines: list[str] = []
+    up = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            if "ramparts is up" in line:
+                up.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    proc.output = lines  # type: ignore[attr-defined]
     deadline = time.monotonic() + 90
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if "ramparts is up" in line:
-            return proc
-        if time.monotonic() > deadline or proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("ramparts up did not come up:\n" + "".join(seen[-30:]))
+    while not up.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("ramparts up did not come up:\n" + "".join(lines[-30:]))
+    return proc
 
 
 def stop_up(proc: subprocess.Popen[str]) -> None:

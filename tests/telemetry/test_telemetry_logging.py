@@ -247,3 +247,24 @@ class TestLogEventSink:
         assert (deny["transaction.id"], deny["trace.id"]) == ("req-5", TRACE)
         assert deny["ramparts.peer"] == "203.0.113.9"
         assert allow["event.outcome"] == "success"
+
+
+def test_http_client_request_lines_are_not_forwarded() -> None:
+    """httpx logs each request at INFO; shipped logs would then ship themselves forever."""
+    import io
+    import logging as stdlib_logging
+
+    from ramparts.telemetry.logging import configure_logging, reset_logging
+
+    forwarded: list[str] = []
+    try:
+        configure_logging("svc", stream=io.StringIO(), forward=forwarded.append)
+        httpx_log = stdlib_logging.getLogger("httpx")
+        httpx_log.info('HTTP Request: POST https://audit/v1/ingest "200 OK"')
+        httpx_log.warning("connection pool full")
+        stdlib_logging.getLogger("refbank").info("transfer settled")
+    finally:
+        reset_logging()
+    assert not any("v1/ingest" in line for line in forwarded)
+    assert any("connection pool full" in line for line in forwarded)
+    assert any("transfer settled" in line for line in forwarded)

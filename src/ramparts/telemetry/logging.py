@@ -206,6 +206,9 @@ class _StdlibHandler(logging.Handler):
             )
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore", "hpack")
+
+
 def configure_logging(
     service: str,
     *,
@@ -264,6 +267,10 @@ def configure_logging(
     handler = _StdlibHandler(chain, writer)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # HTTP client libraries log every request at INFO. That is noise, and worse with
+    # `forward`: each batch the shipper sends would log a line that ships another batch.
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
     if masking is None and masker is None:
         structlog.get_logger("ramparts.telemetry").warning(
             "log masking unavailable: ramparts.masking is not installed",
@@ -279,6 +286,8 @@ def reset_logging() -> None:
     for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
         root.removeHandler(old)
     root.setLevel(logging.WARNING)
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(logging.NOTSET)
 
 
 class LogEventSink:
