@@ -48,9 +48,9 @@ def topology_file(tmp: Path) -> tuple[Path, Topology]:
 def start_up(topology: Path, state: Path) -> subprocess.Popen[str]:
     """Start ``ramparts up``; return once it says it is up. Its output keeps being drained
     (into ``proc.output``), as a terminal would, so a full pipe never stalls it."""
+    argv = [sys.executable, "-m", "ramparts", "up", "--topology", str(topology)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ramparts", "up", "--topology", str(topology),
-         "--state", str(state)],  # fmt: skip
+        [*argv, "--state", str(state)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

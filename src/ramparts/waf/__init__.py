@@ -28,7 +28,9 @@ processors, body-error rules 200000-200007), the paranoia level
 rules (``rules/ramparts-*.conf``: SQLi, XSS, path traversal/LFI, RCE, SSRF in
 parameters, protocol anomalies; they protect with no CRS present), then a CRS
 checkout (``crs_path``: ``crs-setup.conf[.example]`` + ``rules/*.conf``), then
-``paths``, then our own blocking evaluation (rule 1009100).
+``paths``, then our own blocking evaluation (rule 1009100), then
+``rules/engine-final.conf`` (rules 200005/200010: refuse a request or response
+whose inspection hit the regex time limit).
 
 Semantics follow ModSecurity v3, which CRS targets: values are inspected as
 bytes (a latin-1 ``str`` view, regexes with ``re.ASCII``); ``setvar`` and
@@ -59,10 +61,12 @@ scan results are memoised per (value, transformation chain): for the
 transaction, and engine-wide for values up to 512 bytes (headers and most
 parameters repeat across requests; the memo is bounded by clearing).
 
-Known limits: Python's ``re`` has no match limit (ModSecurity's
-``SecPcreMatchLimit``), so a pathological value against a backtracking-prone
-pattern costs CPU rather than raising ``MSC_PCRE_LIMITS_EXCEEDED``; only the
-XPath selectors CRS uses are supported.
+Regex cost is bounded: values up to 256 bytes run on ``re`` (fast; the
+worst CRS pattern needs milliseconds there), longer ones on the ``regex``
+engine with a 50 ms limit per search; hitting it flags
+``TX:MSC_PCRE_LIMITS_EXCEEDED``, as ModSecurity's ``SecPcreMatchLimit`` does,
+and the request is refused (fail closed). Only the XPath selectors CRS uses
+are supported.
 """
 
 from ramparts.waf._engine import WafEngine, builtin_rules_dir, crs_files

@@ -144,8 +144,9 @@ class WafEngine:
         """Load the engine settings, our own rules, CRS (``crs_path``) and ``paths``.
 
         Order: engine settings (``rules/engine.conf``), paranoia level,
-        built-in detection rules, CRS setup + rules, ``paths``, then the
-        built-in evaluation. Raises :class:`WafLoadError` on anything unsupported.
+        built-in detection rules, CRS setup + rules, ``paths``, the built-in
+        evaluation, then ``rules/engine-final.conf`` (refuse what could not be
+        fully inspected). Raises :class:`WafLoadError` on anything unsupported.
         """
         if paranoia_level not in (1, 2, 3, 4):
             raise ValueError("paranoia_level must be 1..4")
@@ -160,6 +161,7 @@ class WafEngine:
         files.extend(Path(p) for p in paths)
         if builtin_rules:
             files.append(base / "ramparts-evaluate.conf")
+        files.append(base / "engine-final.conf")
         ruleset = load_rules(
             files, preamble=_preamble(paranoia_level, inbound_threshold, outbound_threshold)
         )

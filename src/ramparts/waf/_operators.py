@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import ahocorasick
 import libinjection
+import regex
 
 from ramparts.waf._macros import Macro
-from ramparts.waf._regex import compile_pcre
+from ramparts.waf._regex import RX_SHORT, RX_TIMEOUT, compile_pcre, compile_rx
 from ramparts.waf._transforms import lowercase
 
 if TYPE_CHECKING:
@@ -47,21 +48,35 @@ class Rx(Operator):
         self.source = arg
         self.macro = Macro.parse(arg) if "%{" in arg else None
         self.pattern: re.Pattern[str] | None = None
+        self._bounded: regex.Pattern[str] | None = None
         if self.macro is None:
             try:
                 self.pattern = compile_pcre(arg)
-            except (re.error, ValueError) as exc:
+                self._bounded = compile_rx(arg)
+            except (regex.error, re.error, ValueError) as exc:
                 raise where.error(f"@rx pattern does not compile: {exc}") from exc
 
     def evaluate(self, tx: Transaction, value: str, capture: bool) -> bool:
         pid = self.prefilter_id
         if pid is not None and not tx.prefilter_may_match(value, pid):
             return False
-        pattern = self.pattern
-        if pattern is None:
+        pattern, bounded = self.pattern, self._bounded
+        if pattern is None or bounded is None:
             assert self.macro is not None
-            pattern = compile_pcre(self.macro.expand(tx))
-        m = pattern.search(value)
+            try:
+                source = self.macro.expand(tx)
+                pattern, bounded = compile_pcre(source), compile_rx(source)
+            except (regex.error, re.error, ValueError):
+                tx.flag_limit("MSC_PCRE_ERROR")  # a bad expanded pattern must not pass silently
+                return False
+        if len(value) <= RX_SHORT:
+            m = pattern.search(value)  # short: even a quadratic pattern is quick; `re` is faster
+        else:
+            try:
+                m = bounded.search(value, timeout=RX_TIMEOUT)
+            except TimeoutError:
+                tx.flag_limit("MSC_PCRE_LIMITS_EXCEEDED")
+                return False
         if m is None:
             return False
         if capture:

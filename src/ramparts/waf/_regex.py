@@ -13,7 +13,19 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["compile_pcre", "translate_pcre"]
+import regex
+
+__all__ = ["RX_SHORT", "RX_TIMEOUT", "compile_pcre", "compile_rx", "translate_pcre"]
+
+# Seconds one @rx search may run. ModSecurity bounds PCRE with
+# SecPcreMatchLimit and flags TX:MSC_PCRE_LIMITS_EXCEEDED when a search hits
+# it; we bound by time (the `regex` engine can stop a search) and flag the
+# same variable, which engine.conf's rule 200005 turns into a deny. Several
+# CRS patterns are quadratic on long runs of quotes or keywords.
+RX_TIMEOUT = 0.05
+# Values up to this length run on `re` (faster; the worst CRS pattern needs a
+# few milliseconds there); longer ones on `regex` with the timeout above.
+RX_SHORT = 256
 
 _SIMPLE = {
     "z": r"\Z",
@@ -186,3 +198,13 @@ def _split_lookbehinds(text: str) -> str:
 def compile_pcre(pattern: str) -> re.Pattern[str]:
     """Compile once per pattern; raises ``re.error`` for a pattern ``re`` cannot run."""
     return re.compile(translate_pcre(pattern), re.ASCII)
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_rx(pattern: str) -> regex.Pattern[str]:
+    """Compile an ``@rx`` pattern for the ``regex`` engine, which can be stopped by a timeout.
+
+    Same translated syntax and byte semantics as :func:`compile_pcre` (``V0`` is
+    ``re``-compatible mode); raises ``regex.error`` for a pattern it cannot run.
+    """
+    return regex.compile(translate_pcre(pattern), regex.ASCII | regex.V0)

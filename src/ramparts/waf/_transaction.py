@@ -506,6 +506,10 @@ class Transaction:
                 return v
         return ""
 
+    def flag_limit(self, name: str) -> None:
+        """Record that an operator could not finish (``TX:MSC_*``, as ModSecurity names it)."""
+        self.tx[name.lower()] = "1"
+
     def set_captures(self, groups: list[str]) -> None:
         tx = self.tx
         for i, g in enumerate(groups[:10]):

@@ -3,9 +3,13 @@
 ``Gateway(..., waf=WafGatewayHook(engine))`` runs phase 1 (request line and
 headers) and phase 2 (body and CRS's anomaly evaluation) for every request
 whose route has ``waf: block`` or ``waf: detect``. The body is inspected when
-the gateway has it complete (``req.body_done``); the transaction is kept in
-``req.extra["waf"]`` so the response phases can follow
-(:meth:`WafGatewayHook.inspect_response`).
+the gateway has it complete (``req.body_done``) at the time the pipeline runs;
+today the gateway runs its pipeline when the headers arrive, so a body that
+has not arrived is not inspected (phase 2 still runs, on an empty body, so
+CRS's anomaly evaluation and everything in the URL and headers count). The
+transaction is kept in ``req.extra["waf"]`` so the response phases can follow
+(:meth:`WafGatewayHook.inspect_response`). An exception inside the engine
+fails closed in block mode (503 and a ``waf.error`` deny event).
 """
 
 from __future__ import annotations
