@@ -111,3 +111,57 @@ def test_engine_failure_fails_closed(crs_dir: Path) -> None:
         ("waf.error", Outcome.DENY),
         ("waf.error", Outcome.ALLOW),
     ]
+
+
+def test_attacks_in_request_bodies_are_blocked(upstream, upstream2, make_gateway, crs_dir):
+    """The gateway holds the body for the WAF: JSON and form attacks never reach the service."""
+    sink = MemorySink()
+    engine = WafEngine.load(crs_path=crs_dir, emitter=EventEmitter([sink], service="gateway"))
+    gw = make_gateway(
+        topology_text(upstream.port, upstream2.port, routes=ROUTES), waf=WafGatewayHook(engine)
+    )
+    c = Client(gw.port)
+    ua = [("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"), ("accept", "*/*")]
+    as_json = [*ua, ("content-type", "application/json")]
+    as_form = [*ua, ("content-type", "application/x-www-form-urlencoded")]
+    attack_json = json.dumps({"name": "x' UNION SELECT password FROM users--"}).encode()
+    attack_form = b"comment=%3Cscript%3Ealert(document.cookie)%3C%2Fscript%3E"
+    clean = json.dumps({"amount": 2500, "narration": "rent for November"}).encode()
+    assert c.request("POST", "/v1/accounts/1", as_json, attack_json)[0] == 403
+    assert c.request("POST", "/v1/accounts/1", as_form, attack_form)[0] == 403
+    status, _, _ = c.request("POST", "/v1/accounts/1", as_json, clean)
+    assert status == 200
+    assert [r.body for r in upstream.requests] == [clean]
+    assert sum(e.type == "waf.blocked" for e in sink.events) == 2
+
+
+def test_body_sent_after_100_continue_is_inspected(upstream, upstream2, make_gateway, crs_dir):
+    """Headers first, body only after the gateway's 100 Continue: the WAF still sees the body.
+
+    This ordering is deterministic: the body cannot arrive before the gateway has
+    decided what to do with the head, which is where a pipeline that ran on
+    headers alone would have let the attack through.
+    """
+    engine = WafEngine.load(crs_path=crs_dir)
+    gw = make_gateway(
+        topology_text(upstream.port, upstream2.port, routes=ROUTES), waf=WafGatewayHook(engine)
+    )
+    body = json.dumps({"q": "1' OR '1'='1' -- "}).encode()
+    head = (
+        "POST /v1/accounts/1 HTTP/1.1\r\nhost: gw.test\r\n"
+        "user-agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\naccept: */*\r\n"
+        "content-type: application/json\r\nexpect: 100-continue\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    c = Client(gw.port)
+    c.send_raw(head)
+    interim = b""
+    while b"\r\n\r\n" not in interim:
+        chunk = c.sock.recv(4096)
+        assert chunk, "gateway closed before answering the head"
+        interim += chunk
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    c.buf = interim[len(b"HTTP/1.1 100 Continue\r\n\r\n") :]
+    c.send_raw(body)
+    assert c.read_response("POST")[0] == 403
+    assert upstream.requests == []

@@ -25,6 +25,7 @@ from ramparts.config._schema import (
     RouteSpec,
     ServiceSpec,
     TopologySpec,
+    WafSpec,
 )
 from ramparts.config._topology import (
     GATEWAY,
@@ -54,6 +55,7 @@ __all__ = [
     "Topology",
     "TopologyError",
     "TopologySpec",
+    "WafSpec",
     "default_topology",
     "load_topology",
     "parse_topology",

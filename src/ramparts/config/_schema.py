@@ -129,6 +129,17 @@ class RouteSpec(_Spec):
     _methods = field_validator("methods")(_check_methods)
 
 
+class WafSpec(_Spec):
+    """The gateway's WAF: built-in rules always, OWASP CRS when ``crs_path`` names a checkout."""
+
+    enabled: bool = True
+    crs_path: str | None = None
+    paranoia_level: int = Field(default=1, ge=1, le=4)
+    inbound_threshold: int | None = Field(default=None, ge=1)
+    outbound_threshold: int | None = Field(default=None, ge=1)
+    rules: tuple[str, ...] = ()
+
+
 class GatewaySpec(_Spec):
     listen: EndpointField
     admin_listen: EndpointField | None = None
@@ -141,6 +152,7 @@ class GatewaySpec(_Spec):
     issuers: tuple[IssuerSpec, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
     default_rate_limit: RateLimitSpec | None = None
+    waf: WafSpec = WafSpec()
 
 
 class CallerRuleSpec(_Spec):

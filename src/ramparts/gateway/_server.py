@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httptools
@@ -315,7 +315,7 @@ class ClientConnection(asyncio.Protocol):
             return
         req.body_buffer.append(body)
         req.body_buffered += len(body)
-        if req.body_buffered > _BODY_BUFFER_LIMIT:
+        if req.body_buffered > _BODY_BUFFER_LIMIT and not req.extra.get("awaiting_body"):
             self._pause_reading("buffer")
 
     def on_message_complete(self) -> None:
@@ -330,6 +330,10 @@ class ClientConnection(asyncio.Protocol):
         if conn is not None and req.has_body:
             # (A bodyless request was ended when it was bound.)
             conn.end_body()
+        if req.extra.pop("awaiting_body", False) and self.queue and self.queue[0] is req:
+            pipeline = req.extra["state"].pipeline
+            prefix = req.route.prefix if req.route is not None else ""
+            self._run_stages(req, pipeline.per_route[prefix], pipeline.eager[prefix])
 
     # -- framing checks -----------------------------------------------------
 
@@ -377,7 +381,18 @@ class ClientConnection(asyncio.Protocol):
         if not stages:
             self._dispatch(req, retry=False)
             return
-        runner = start_eager if pipeline.eager[prefix] else start
+        if pipeline.needs_body[prefix] and not req.body_done:
+            # Hold the body (the route's max_body_bytes bounds it) until it is complete;
+            # on_message_complete runs the stages then. A client that asked for
+            # 100-continue is told to send it.
+            req.extra["awaiting_body"] = True
+            if req.expect_continue and req.body_received == 0:
+                self._write(_CONTINUE)
+            return
+        self._run_stages(req, stages, pipeline.eager[prefix])
+
+    def _run_stages(self, req: Request, stages: Any, eager: bool) -> None:
+        runner = start_eager if eager else start
         runner(run_pipeline(stages, req), lambda reply, err: self._pipeline_done(req, reply, err))
 
     def _pipeline_done(self, req: Request, reply: Reply | None, err: BaseException | None) -> None:

@@ -231,9 +231,14 @@ class RouteStage:
 
 
 class WAFStage:
-    """Hands the request to the WAF engine unless the route turned it off."""
+    """Hands the request to the WAF engine unless the route turned it off.
+
+    It needs the whole body (bounded by the route's ``max_body_bytes``): an
+    attack in a JSON or form body is as real as one in the URL.
+    """
 
     name = "waf"
+    needs_body = True
 
     def __init__(self, hook: WAFHook) -> None:
         self.hook = hook
@@ -418,6 +423,11 @@ class Pipeline:
         self.per_route: dict[str, tuple[Stage, ...]] = {
             route.prefix: tuple(s for s in self.stages if s.applies(route))  # type: ignore[attr-defined]
             for route in table
+        }
+        #: Per route: must the request body be complete before the stages run?
+        self.needs_body: dict[str, bool] = {
+            prefix: any(getattr(s, "needs_body", False) for s in stages)
+            for prefix, stages in self.per_route.items()
         }
         #: Per route: may its stages be driven without a task (see ``_pipeline``)?
         self.eager: dict[str, bool] = {

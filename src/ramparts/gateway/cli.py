@@ -24,6 +24,8 @@ from ramparts.gateway._gateway import Gateway, GatewayOptions
 from ramparts.gateway._observe import AccessLog
 from ramparts.gateway._serve import serve, serve_workers
 from ramparts.identity import IdentityError, IdentitySource
+from ramparts.waf import WafEngine
+from ramparts.waf.hook import WafGatewayHook
 
 app = typer.Typer(
     help="Run the API gateway (the data path).", no_args_is_help=True, add_completion=False
@@ -114,6 +116,24 @@ def _worker(build: functools.partial, watch: bool, index: int) -> None:  # type:
     serve(lambda: build(index), watch=watch)
 
 
+def _waf(path: str, emitter: EventEmitter) -> WafGatewayHook | None:
+    """The WAF the topology asks for (on by default, with the built-in rules)."""
+    spec = load_topology(path).gateway.waf
+    if not spec.enabled:
+        return None
+    here = Path(path).parent
+    crs = here / spec.crs_path if spec.crs_path else None
+    engine = WafEngine.load(
+        [here / r for r in spec.rules],
+        paranoia_level=spec.paranoia_level,
+        crs_path=crs,
+        inbound_threshold=spec.inbound_threshold,
+        outbound_threshold=spec.outbound_threshold,
+        emitter=emitter,
+    )
+    return WafGatewayHook(engine)
+
+
 def _build(
     path: str,
     index: int,
@@ -136,7 +156,10 @@ def _build(
         plain_upstreams=plain_upstreams, identity_over_plain=plain_upstreams, reuse_port=reuse_port
     )
     identity = IdentitySource.from_dir(identity_dir) if identity_dir else None
-    gateway = Gateway(path, emitter=emitter, options=options, access_log=log, identity=identity)
+    waf = _waf(path, emitter)
+    gateway = Gateway(
+        path, emitter=emitter, options=options, access_log=log, identity=identity, waf=waf
+    )
     gateway.identity_dir = identity_dir
     if metrics_dir is not None:
         gateway.share_metrics(metrics_dir, index)

