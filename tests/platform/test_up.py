@@ -80,7 +80,8 @@ def test_up_runs_survives_a_kill_stops_cleanly_and_reuses_state(tmp_path: Path) 
     assert count > 0
     verify = subprocess.run(
         [sys.executable, "-m", "ramparts", "audit", "verify", "--db", str(audit_db),
-         "--log-key", str(state / "audit" / "log.vkey")],
+         "--log-key", str(state / "audit" / "log.vkey"),
+         "--witness-key", str(state / "witness" / "witness.vkey")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr

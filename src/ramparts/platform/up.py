@@ -15,7 +15,8 @@ State layout::
     .ramparts/keys/             service data keys (0600)
     .ramparts/events/NAME.jsonl security events, also shipped to the audit log
     .ramparts/spool/NAME/       each service's on-disk buffer for the audit log
-    .ramparts/audit/            the audit log: entries, Merkle tree, log key
+    .ramparts/audit/            the audit log: entries, Merkle tree, log key (+ log.vkey)
+    .ramparts/witness/          the witness's state and cosigning key (+ witness.vkey)
     .ramparts/logs/NAME.log     each component's masked output
 """
 
@@ -29,6 +30,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ramparts.audit.keys import write_private_key
+from ramparts.audit.note import Cosigner, Signer
 from ramparts.config import GATEWAY, Topology
 from ramparts.identity import CertificateAuthority, attest_local, ca_spiffe_id
 from ramparts.platform import devissuer
@@ -80,7 +83,29 @@ def prepare_state(topology: Topology, state: Path, topology_path: Path | None) -
     for sub in ("data", "keys", "events", "logs", "spool", "audit"):
         (state / sub).mkdir(exist_ok=True, mode=0o700)
     devissuer.ensure(topology, topology_path, state)
+    _ensure_audit_keys(state)
     return topology_path
+
+
+LOG_ORIGIN = "ramparts.local/audit"
+WITNESS_NAME = "ramparts.local/witness"
+
+
+def _ensure_audit_keys(state: Path) -> None:
+    """The log's signing key and the witness's cosigning key, made once (0600),
+    with their public vkeys beside them for verifiers."""
+    for folder, name, kind in (("audit", LOG_ORIGIN, Signer), ("witness", WITNESS_NAME, Cosigner)):
+        directory = state / folder
+        directory.mkdir(exist_ok=True, mode=0o700)
+        key = directory / ("log.key" if folder == "audit" else "witness.key")
+        if not key.exists():
+            signer = kind.generate(name)
+            write_private_key(key, signer)
+            key.with_suffix(".vkey").write_text(signer.verifier().vkey + "\n")
+
+
+def _vkey(state: Path, folder: str, stem: str) -> str:
+    return (state / folder / f"{stem}.vkey").read_text().strip()
 
 
 def components(topology: Topology, state: Path, topology_path: Path) -> list[ComponentSpec]:
@@ -97,15 +122,42 @@ def components(topology: Topology, state: Path, topology_path: Path) -> list[Com
             identity=ca_spiffe_id(topology.trust_domain),
         )
     ]  # fmt: skip
+    witness = topology.platform.witness
+    specs.append(
+        ComponentSpec(
+            name="witness",
+            argv=(
+                py,
+                "-m",
+                "ramparts",
+                "audit",
+                "witness",
+                "--state",
+                str(state / "witness" / "state.db"),
+                "--key-file",
+                str(state / "witness" / "witness.key"),
+                "--log",
+                f"{LOG_ORIGIN}={_vkey(state, 'audit', 'log')}",
+                "--host",
+                witness.host,
+                "--port",
+                str(witness.port),
+            ),
+            ready=tcp_ready(witness.host, witness.port),
+            url=f"http://{witness}",
+            identity=WITNESS_NAME,
+        )
+    )
     audit = topology.platform.audit
     specs.append(
         ComponentSpec(
             name="audit",
             argv=(py, "-m", "ramparts", "audit", "serve", "--data", str(state / "audit"),
                   "--identity-dir", str(state / "identity" / "audit"),
-                  "--topology", str(topology_path)),
+                  "--topology", str(topology_path),
+                  "--witness", f"http://{witness}={_vkey(state, 'witness', 'witness')}"),
             ready=tcp_ready(audit.host, audit.port),
-            depends_on=("ca",),
+            depends_on=("ca", "witness"),
             url=f"https://{audit}",
             identity=topology.spiffe_id("audit"),
         )
