@@ -31,6 +31,7 @@ from ramparts.identity import (
     IdentitySource,
     build_mtls_server,
 )
+from ramparts.telemetry.logging import QUIET_LIBRARIES
 
 app = typer.Typer(help="Tamper-evident audit log.", no_args_is_help=True)
 
@@ -183,6 +184,8 @@ def serve(
 ) -> None:
     """Run the log server: mTLS with --identity-dir and --topology, else plain HTTP on loopback."""
     logging.basicConfig(level=logging.INFO)
+    for chatty in QUIET_LIBRARIES:  # one line per witness request is noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     db, key_file = _resolve_data(data, db, key_file, origin)
     endpoints = []
     for spec in witness or []:
