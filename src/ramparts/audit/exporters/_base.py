@@ -125,7 +125,7 @@ class HTTPExporter:
         self,
         base_url: str,
         *,
-        client_factory: Callable[[], httpx.AsyncClient] = _default_client,
+        client_factory: Callable[[], httpx.AsyncClient] | None = None,
         backoff: Backoff | None = None,
         max_attempts: int = 5,
         max_batch: int = 500,
@@ -135,7 +135,7 @@ class HTTPExporter:
         if max_attempts < 1 or max_batch < 1:
             raise ValueError("exporter max_attempts and max_batch must be positive")
         self.base_url = base_url.rstrip("/")
-        self._client_factory = client_factory
+        self._client_factory = client_factory or _default_client
         self._client: httpx.AsyncClient | None = None
         self._backoff = backoff or Backoff(base=0.5, cap=10.0)
         self._max_attempts = max_attempts

@@ -66,10 +66,13 @@ class ElasticExporter(HTTPExporter):
         max_attempts: int = 5,
         max_batch: int = 500,
     ) -> None:
-        kwargs: dict[str, Any] = {"backoff": backoff, "max_attempts": max_attempts}
-        if client_factory is not None:
-            kwargs["client_factory"] = client_factory
-        super().__init__(base_url, max_batch=max_batch, **kwargs)
+        super().__init__(
+            base_url,
+            client_factory=client_factory,
+            backoff=backoff,
+            max_attempts=max_attempts,
+            max_batch=max_batch,
+        )
         # Elasticsearch index names: lowercase, no spaces or \/*?"<>|,#: and not starting with -_+.
         if not index or index != index.lower() or any(c in index for c in ' \\/*?"<>|,#:'):
             raise ValueError(f"elastic index name {index!r} is not a valid index name")

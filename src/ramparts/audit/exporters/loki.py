@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import httpx
 
@@ -66,10 +65,13 @@ class LokiExporter(HTTPExporter):
         max_attempts: int = 5,
         max_batch: int = 500,
     ) -> None:
-        kwargs: dict[str, Any] = {"backoff": backoff, "max_attempts": max_attempts}
-        if client_factory is not None:
-            kwargs["client_factory"] = client_factory
-        super().__init__(base_url, max_batch=max_batch, **kwargs)
+        super().__init__(
+            base_url,
+            client_factory=client_factory,
+            backoff=backoff,
+            max_attempts=max_attempts,
+            max_batch=max_batch,
+        )
         static = dict(labels or {"job": "ramparts"})
         for name in static:
             if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):

@@ -64,10 +64,13 @@ class SplunkHECExporter(HTTPExporter):
         max_attempts: int = 5,
         max_batch: int = 500,
     ) -> None:
-        kwargs: dict[str, Any] = {"backoff": backoff, "max_attempts": max_attempts}
-        if client_factory is not None:
-            kwargs["client_factory"] = client_factory
-        super().__init__(base_url, max_batch=max_batch, **kwargs)
+        super().__init__(
+            base_url,
+            client_factory=client_factory,
+            backoff=backoff,
+            max_attempts=max_attempts,
+            max_batch=max_batch,
+        )
         if not isinstance(token, Secret):
             raise TypeError("splunk token must be a Secret (from a file or memory), not a str")
         self._token = token
