@@ -69,15 +69,7 @@ PIECES: tuple[tuple[str, str], ...] = (
 
 def _mount_pieces() -> None:
     for name, module in PIECES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            # Only a piece that is not part of this build is skipped; a broken
-            # import inside a piece that exists must still fail loudly.
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        app.add_typer(mod.app, name=name)
+        app.add_typer(importlib.import_module(module).app, name=name)
 
 
 def _version(value: bool) -> None:
