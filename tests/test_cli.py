@@ -49,3 +49,21 @@ def test_render_k8s_writes_manifests(tmp_path: Path) -> None:
 def test_render_k8s_rejects_unknown_mesh() -> None:
     result = runner.invoke(app, ["render", "k8s", "--mesh", "consul"])
     assert result.exit_code == 2
+
+
+def test_every_piece_is_mounted() -> None:
+    """The installed command lists every piece's sub-command (a broken import fails here)."""
+    import subprocess
+    import sys
+
+    from ramparts.cli import PIECES
+
+    out = subprocess.run(
+        [sys.executable, "-m", "ramparts", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    for name, _module in PIECES:
+        assert f" {name} " in out, name
