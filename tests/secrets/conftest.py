@@ -267,8 +267,7 @@ class BrokerEnv:
     def client(self, who: str, token: str | None = None) -> httpx.Client:
         c = httpx.Client(
             base_url=self.url,
-            verify=ssl.create_default_context(cafile=str(self.pki.ca_cert)),
-            cert=self.pki.leaves[who].pair,
+            verify=_mtls_context(self.pki.ca_cert, self.pki.leaves[who].pair),
             headers={"X-Vault-Token": token} if token else {},
             timeout=30,
         )
@@ -337,3 +336,10 @@ def broker_env(pki: PKI, pg_state: PGState, tmp_path: Path) -> Iterator[BrokerEn
         for c in env.clients:
             c.close()
         server.stop()
+
+
+def _mtls_context(ca_cert: object, pair: tuple[str, str]) -> ssl.SSLContext:
+    """Trust the test CA and present ``pair`` (httpx's ``cert=`` argument is deprecated)."""
+    ctx = ssl.create_default_context(cafile=str(ca_cert))
+    ctx.load_cert_chain(*pair)
+    return ctx

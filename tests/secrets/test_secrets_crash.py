@@ -77,8 +77,7 @@ class BrokerProcess:
     def client(self, who: str, token: str | None = None) -> httpx.Client:
         return httpx.Client(
             base_url=f"https://127.0.0.1:{self.port}",
-            verify=ssl.create_default_context(cafile=str(self.pki.ca_cert)),
-            cert=self.pki.leaves[who].pair,
+            verify=_mtls_context(self.pki.ca_cert, self.pki.leaves[who].pair),
             headers={"X-Vault-Token": token} if token else {},
             timeout=10,
         )
@@ -269,3 +268,10 @@ def test_reconciler_finishes_every_interrupted_state(
         session.close()
         admin.close()
         b.close()
+
+
+def _mtls_context(ca_cert: object, pair: tuple[str, str]) -> ssl.SSLContext:
+    """Trust the test CA and present ``pair`` (httpx's ``cert=`` argument is deprecated)."""
+    ctx = ssl.create_default_context(cafile=str(ca_cert))
+    ctx.load_cert_chain(*pair)
+    return ctx
