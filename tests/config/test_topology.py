@@ -282,3 +282,23 @@ class TestPlatformEndpoints:
     def test_workloads_still_cannot_call_the_console_or_witness(self) -> None:
         topo = default_topology()
         assert not topo.authorize("witness", topo.spiffe_id("ledger"), "GET", "/").allowed
+
+
+class TestWafExclusions:
+    def test_ids_and_ranges_are_accepted(self) -> None:
+        text = TEXT.replace(
+            "      scopes: [statements:read]",
+            "      scopes: [statements:read]\n      waf_exclude: [942100, '920000-920999']",
+        )
+        route = parse_topology(text).gateway.routes[-1]
+        assert route.waf_exclude == (942100, "920000-920999")
+
+    @pytest.mark.parametrize("bad", ["'94x'", "'942999-942100'", "'-5'"])
+    def test_malformed_exclusions_name_the_line(self, bad: str) -> None:
+        text = TEXT.replace(
+            "      scopes: [statements:read]",
+            f"      scopes: [statements:read]\n      waf_exclude: [{bad}]",
+        )
+        exc = _reject(text)
+        assert "waf_exclude" in str(exc)
+        assert f"ramparts.yaml:{_line_of(text, 'waf_exclude')}:" in str(exc)

@@ -165,3 +165,25 @@ def test_body_sent_after_100_continue_is_inspected(upstream, upstream2, make_gat
     c.send_raw(body)
     assert c.read_response("POST")[0] == 403
     assert upstream.requests == []
+
+
+def test_route_exclusions_from_the_topology(upstream, upstream2, make_gateway, crs_dir):
+    """A route that excludes the SQLi rules lets that payload through; its neighbour blocks it."""
+    engine = WafEngine.load(crs_path=crs_dir)
+    routes = (
+        ROUTES
+        + """
+    - prefix: /v1/search
+      service: accounts
+      auth: none
+      waf_exclude: ['942000-942999', '1002100-1002199']  # CRS and built-in SQLi rules
+"""
+    )
+    gw = make_gateway(
+        topology_text(upstream.port, upstream2.port, routes=routes), waf=WafGatewayHook(engine)
+    )
+    c = Client(gw.port)
+    ua = [("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"), ("accept", "*/*")]
+    payload = "?q=1%27%20OR%20%271%27=%271"
+    assert c.request("GET", "/v1/accounts/1" + payload, ua)[0] == 403
+    assert c.request("GET", "/v1/search" + payload, ua)[0] == 200

@@ -26,6 +26,7 @@ from ramparts.config._schema import (
     ServiceSpec,
     TopologySpec,
     WafSpec,
+    parse_rule_range,
 )
 from ramparts.config._topology import (
     GATEWAY,
@@ -58,6 +59,7 @@ __all__ = [
     "WafSpec",
     "default_topology",
     "load_topology",
+    "parse_rule_range",
     "parse_topology",
     "split_host_port",
 ]

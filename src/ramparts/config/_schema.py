@@ -40,6 +40,18 @@ EndpointField = Annotated[Endpoint, BeforeValidator(_endpoint)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
+def parse_rule_range(item: int | str) -> tuple[int, int]:
+    """``942100`` or ``"942100-942999"`` as an inclusive (first, last) pair."""
+    text = str(item).strip()
+    first, sep, last = text.partition("-")
+    if not first.isdigit() or (sep and not last.isdigit()):
+        raise ValueError(f"a WAF rule exclusion is an id or 'first-last', got {item!r}")
+    lo, hi = int(first), int(last) if sep else int(first)
+    if lo > hi:
+        raise ValueError(f"WAF rule range {item!r} ends before it starts")
+    return lo, hi
+
+
 def _check_methods(cls: type, v: tuple[str, ...]) -> tuple[str, ...]:
     bad = [m for m in v if m not in HTTP_METHODS]
     if bad:
@@ -116,6 +128,16 @@ class RouteSpec(_Spec):
     max_body_bytes: int = Field(default=1 << 20, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     waf: Literal["block", "detect", "off"] = "block"
+    # Rules this route does not run (CRS tuning, as SecRuleRemoveById would for one
+    # location): single ids or "first-last" ranges.
+    waf_exclude: tuple[int | str, ...] = ()
+
+    @field_validator("waf_exclude")
+    @classmethod
+    def _exclusions(cls, v: tuple[int | str, ...]) -> tuple[int | str, ...]:
+        for item in v:
+            parse_rule_range(item)
+        return v
 
     @field_validator("prefix")
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ramparts.config import GatewaySpec, RateLimitSpec, RouteSpec
+from ramparts.config import GatewaySpec, RateLimitSpec, RouteSpec, parse_rule_range
 
 __all__ = ["Route", "RouteTable"]
 
@@ -36,6 +36,7 @@ class Route:
     max_body_bytes: int
     timeout_seconds: float
     waf: str
+    waf_exclude: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def from_spec(cls, spec: RouteSpec, default_rate_limit: RateLimitSpec | None) -> Route:
@@ -49,6 +50,7 @@ class Route:
             max_body_bytes=spec.max_body_bytes,
             timeout_seconds=spec.timeout_seconds,
             waf=spec.waf,
+            waf_exclude=tuple(parse_rule_range(r) for r in spec.waf_exclude),
         )
 
     def allows_method(self, method: str) -> bool:

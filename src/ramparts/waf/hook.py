@@ -52,6 +52,9 @@ class WafGatewayHook:
                 mode="detect" if mode == "detect" else "block",
             )
             req.extra["waf"] = tx
+            if req.route is not None and req.route.waf_exclude:
+                # The route's tuning: these rules do not run for its requests.
+                tx.removed_ranges.extend(req.route.waf_exclude)
             verdict = tx.process_request_headers()
             if verdict is None:
                 body = b"".join(req.body_buffer) if req.body_done else b""
