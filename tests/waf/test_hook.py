@@ -187,3 +187,46 @@ def test_route_exclusions_from_the_topology(upstream, upstream2, make_gateway, c
     payload = "?q=1%27%20OR%20%271%27=%271"
     assert c.request("GET", "/v1/accounts/1" + payload, ua)[0] == 403
     assert c.request("GET", "/v1/search" + payload, ua)[0] == 200
+
+
+def test_leaking_responses_are_stopped_at_the_gateway(upstream, upstream2, make_gateway, crs_dir):
+    """A service that leaks a SQL error is answered for by the WAF's outbound rules;
+    a clean response, and any response on a route with the WAF off, pass unchanged."""
+    leak = (
+        b"<html><body>Warning: mysql_fetch_array() expects parameter 1 to be resource."
+        b" You have an error in your SQL syntax; check the manual that corresponds to your"
+        b" MySQL server version for the right syntax to use near '' at line 1</body></html>"
+    )
+
+    def handler(req):  # type: ignore[no-untyped-def]
+        body = leak if "leak" in req.target else b'{"ok": true}'
+        return 200, [("content-type", "text/html"), ("content-length", str(len(body)))], body
+
+    upstream.handler = handler
+    sink = MemorySink()
+    engine = WafEngine.load(crs_path=crs_dir, emitter=EventEmitter([sink], service="gateway"))
+    routes = (
+        ROUTES
+        + """
+    - prefix: /v1/unguarded
+      service: accounts
+      auth: none
+      waf: "off"
+"""
+    )
+    gw = make_gateway(
+        topology_text(upstream.port, upstream2.port, routes=routes), waf=WafGatewayHook(engine)
+    )
+    c = Client(gw.port)
+    ua = [("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"), ("accept", "*/*")]
+    status, headers, body = c.request("GET", "/v1/accounts/leak", ua)
+    assert status == 403
+    assert b"SQL syntax" not in body
+    status, headers, body = c.request("GET", "/v1/accounts/fine", ua)
+    assert (status, body) == (200, b'{"ok": true}')
+    assert headers["content-length"] == str(len(body))
+    status, _, body = c.request("GET", "/v1/unguarded/leak", ua)
+    assert (status, body) == (200, leak)
+    blocked = [e for e in sink.events if e.type == "waf.blocked"]
+    assert len(blocked) == 1
+    assert any(951000 <= r < 952000 for r in blocked[0].detail["rule_ids"])

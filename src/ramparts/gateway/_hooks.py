@@ -36,8 +36,11 @@ class WAFHook(Protocol):
 
     It sees ``req.method``, the normalised ``req.path`` and raw ``req.query``,
     ``req.route`` and ``req.raw_headers`` (every header as received, lowercase
-    names, before hygiene). It does not see the body, which streams to the
-    service; body inspection needs a bounded buffering hook (not built yet).
+    names, before hygiene), and the whole body in ``req.body_buffer``: on WAF
+    routes the gateway holds the body (bounded by ``max_body_bytes``) until it
+    is complete. An engine with ``inspect_response`` also gets each response
+    on those routes before the client does (held up to 1 MiB; larger ones
+    stream on with a ``waf.response_not_inspected`` event).
     Set ``eager_safe = True`` on the engine if it never needs
     ``asyncio.current_task()`` before its first suspension (see ``_pipeline``).
     """

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -49,6 +50,17 @@ __all__ = ["ClientConnection"]
 # before reading from the client pauses.
 _BODY_BUFFER_LIMIT = 64 * 1024
 _MAX_PIPELINED = 64
+# Largest response held back for the WAF's outbound rules; larger ones stream on.
+_HELD_RESPONSE_LIMIT = 1 << 20
+
+
+@dataclass
+class _HeldResponse:
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    content_length: bytes | None
+    body: bytearray = field(default_factory=bytearray)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BODYLESS_STATUS = frozenset({204, 304})
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -487,6 +499,31 @@ class ClientConnection(asyncio.Protocol):
     ) -> None:
         if self.closing:
             return
+        if self._holds_response(req):
+            # The WAF's outbound rules (data leakage) need the whole response first.
+            req.extra["held"] = _HeldResponse(status, reason, headers, content_length)
+            return
+        self._write_head(req, status, headers, content_length)
+
+    def _holds_response(self, req: Request) -> bool:
+        route = req.route
+        waf = self.gw.waf
+        return (
+            waf is not None
+            and route is not None
+            and route.waf != "off"
+            and hasattr(waf, "inspect_response")
+            and "waf" in req.extra
+            and req.method != "HEAD"
+        )
+
+    def _write_head(
+        self,
+        req: Request,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        content_length: bytes | None,
+    ) -> None:
         req.status = status
         self.response_started = True
         parts = [status_line(status)]
@@ -516,6 +553,25 @@ class ClientConnection(asyncio.Protocol):
     def upstream_body(self, req: Request, body: bytes) -> None:
         if self.closing:
             return
+        held: _HeldResponse | None = req.extra.get("held")
+        if held is not None:
+            held.body += body
+            if len(held.body) > _HELD_RESPONSE_LIMIT:
+                # Too large to hold: send it on uninspected rather than buffer without
+                # bound (as ModSecurity's ProcessPartial), and say so.
+                self.gw.emitter.allow(
+                    "waf.response_not_inspected",
+                    reason=f"response over {_HELD_RESPONSE_LIMIT} bytes streamed uninspected",
+                    peer=req.client_ip,
+                    correlation_id=req.correlation_id or None,
+                )
+                del req.extra["held"]
+                self._write_head(req, held.status, held.headers, held.content_length)
+                self._write_body(bytes(held.body))
+            return
+        self._write_body(body)
+
+    def _write_body(self, body: bytes) -> None:
         if self.response_chunked:
             self._write(b"%x\r\n" % len(body))
             self._write(body)
@@ -526,10 +582,39 @@ class ClientConnection(asyncio.Protocol):
     def upstream_complete(self, req: Request) -> None:
         if self.closing:
             return
+        req.upstream = None
+        held: _HeldResponse | None = req.extra.pop("held", None)
+        if held is not None:
+            self.loop.create_task(self._release_held(req, held))
+            return
+        self._finish_response(req)
+
+    def _finish_response(self, req: Request) -> None:
         if self.response_chunked:
             self._write(b"0\r\n\r\n")
-        req.upstream = None
         self._exchange_done(req, self._closes_after(req))
+
+    async def _release_held(self, req: Request, held: _HeldResponse) -> None:
+        """Run the WAF's response phases, then send the response or the WAF's reply."""
+        try:
+            reply = await self.gw.waf.inspect_response(  # type: ignore[union-attr]
+                req, held.status, held.headers, bytes(held.body)
+            )
+        except Exception as exc:  # the WAF failing must not leak what it was asked to check
+            self.gw.log_error("waf response inspection failed", req, exc)
+            reply = Reply(502, "bad_gateway", "response could not be inspected", close=True)
+        if self.closing or not self.queue or self.queue[0] is not req:
+            return
+        if reply is not None:
+            self._send_reply(req, reply)
+            return
+        body = bytes(held.body)
+        # Held whole, so the length is known: no chunking needed (none for bodyless statuses).
+        length = None if held.status in _BODYLESS_STATUS else str(len(body)).encode()
+        self._write_head(req, held.status, held.headers, length)
+        if body:
+            self._write_body(body)
+        self._finish_response(req)
 
     def upstream_failed(self, req: Request, status: int, reason: str, *, retryable: bool) -> None:
         if self.closing or not self.queue or self.queue[0] is not req:

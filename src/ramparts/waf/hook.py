@@ -2,14 +2,12 @@
 
 ``Gateway(..., waf=WafGatewayHook(engine))`` runs phase 1 (request line and
 headers) and phase 2 (body and CRS's anomaly evaluation) for every request
-whose route has ``waf: block`` or ``waf: detect``. The body is inspected when
-the gateway has it complete (``req.body_done``) at the time the pipeline runs;
-today the gateway runs its pipeline when the headers arrive, so a body that
-has not arrived is not inspected (phase 2 still runs, on an empty body, so
-CRS's anomaly evaluation and everything in the URL and headers count). The
-transaction is kept in ``req.extra["waf"]`` so the response phases can follow
-(:meth:`WafGatewayHook.inspect_response`). An exception inside the engine
-fails closed in block mode (503 and a ``waf.error`` deny event).
+whose route has ``waf: block`` or ``waf: detect``. On those routes the gateway
+holds the request body until it is complete, so phase 2 sees all of it, and
+holds each response for phases 3 and 4 (:meth:`WafGatewayHook.inspect_response`,
+the outbound data-leakage rules). The transaction is kept in
+``req.extra["waf"]`` between the two. An exception inside the engine fails
+closed in block mode (503 and a ``waf.error`` deny event).
 """
 
 from __future__ import annotations
