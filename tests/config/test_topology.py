@@ -302,3 +302,23 @@ class TestWafExclusions:
         exc = _reject(text)
         assert "waf_exclude" in str(exc)
         assert f"ramparts.yaml:{_line_of(text, 'waf_exclude')}:" in str(exc)
+
+
+class TestRateLimitBackend:
+    def _with(self, block: str) -> str:
+        return TEXT.replace(
+            "  default_rate_limit:", f"  ratelimit:\n{block}\n  default_rate_limit:"
+        )
+
+    def test_redis_backend(self) -> None:
+        text = self._with("    backend: redis\n    redis_url: redis://127.0.0.1:6379/0")
+        assert parse_topology(text).gateway.ratelimit.redis_url == "redis://127.0.0.1:6379/0"
+
+    def test_password_in_url_is_refused(self) -> None:
+        exc = _reject(self._with("    backend: redis\n    redis_url: redis://:hunter2@cache:6379"))
+        assert "must not carry a password" in str(exc)
+        assert "hunter2" not in str(exc)  # the message names the field, never the secret
+
+    def test_redis_backend_needs_a_url(self) -> None:
+        exc = _reject(self._with("    backend: redis"))
+        assert "backend 'redis' needs a redis_url" in str(exc)

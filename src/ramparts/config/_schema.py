@@ -162,6 +162,28 @@ class WafSpec(_Spec):
     rules: tuple[str, ...] = ()
 
 
+class RateLimitBackendSpec(_Spec):
+    """Where rate-limit state lives: in each gateway process, or shared in Redis."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    # No password here (no secret in configuration): a local or TLS-authenticated Redis.
+    redis_url: str | None = None
+    prefix: str = Field(default="ramparts:rl:", min_length=1)
+    on_backend_error: Literal["open", "closed"] = "closed"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis_url must start with redis://, rediss:// or unix://, got {v!r}")
+        userinfo = v.split("//", 1)[1].split("@", 1)[0] if "@" in v else ""
+        if ":" in userinfo:
+            raise ValueError("redis_url must not carry a password: no secret in ramparts.yaml")
+        return v
+
+
 class GatewaySpec(_Spec):
     listen: EndpointField
     admin_listen: EndpointField | None = None
@@ -175,6 +197,7 @@ class GatewaySpec(_Spec):
     routes: tuple[RouteSpec, ...] = ()
     default_rate_limit: RateLimitSpec | None = None
     waf: WafSpec = WafSpec()
+    ratelimit: RateLimitBackendSpec = RateLimitBackendSpec()
 
 
 class CallerRuleSpec(_Spec):

@@ -98,6 +98,8 @@ def _check_ports(spec: TopologySpec) -> Iterator[tuple[Loc, str]]:
 
 def _check_gateway(spec: TopologySpec, names: list[str]) -> Iterator[tuple[Loc, str]]:
     gw = spec.gateway
+    if gw.ratelimit.backend == "redis" and not gw.ratelimit.redis_url:
+        yield ("gateway", "ratelimit", "backend"), "backend 'redis' needs a redis_url"
     if (gw.tls_cert is None) != (gw.tls_key is None):
         yield ("gateway", "tls_cert"), "tls_cert and tls_key go together: give both or neither"
     prefixes: dict[str, int] = {}

@@ -24,6 +24,7 @@ from ramparts.gateway._gateway import Gateway, GatewayOptions
 from ramparts.gateway._observe import AccessLog
 from ramparts.gateway._serve import serve, serve_workers
 from ramparts.identity import IdentityError, IdentitySource
+from ramparts.ratelimit import RateLimiter, RedisBackend
 from ramparts.waf import WafEngine
 from ramparts.waf.hook import WafGatewayHook
 
@@ -116,6 +117,16 @@ def _worker(build: functools.partial, watch: bool, index: int) -> None:  # type:
     serve(lambda: build(index), watch=watch)
 
 
+def _limiter(path: str, emitter: EventEmitter) -> RateLimiter | None:
+    """Shared limits in Redis when the topology says so (None: the gateway's in-memory one)."""
+    spec = load_topology(path).gateway.ratelimit
+    if spec.backend == "memory":
+        return None
+    assert spec.redis_url is not None  # checked when the topology was loaded
+    backend = RedisBackend.from_url(spec.redis_url, prefix=spec.prefix)
+    return RateLimiter(backend, emitter, on_backend_error=spec.on_backend_error)
+
+
 def _waf(path: str, emitter: EventEmitter) -> WafGatewayHook | None:
     """The WAF the topology asks for (on by default, with the built-in rules)."""
     spec = load_topology(path).gateway.waf
@@ -158,7 +169,13 @@ def _build(
     identity = IdentitySource.from_dir(identity_dir) if identity_dir else None
     waf = _waf(path, emitter)
     gateway = Gateway(
-        path, emitter=emitter, options=options, access_log=log, identity=identity, waf=waf
+        path,
+        emitter=emitter,
+        options=options,
+        access_log=log,
+        identity=identity,
+        waf=waf,
+        limiter=_limiter(path, emitter),
     )
     gateway.identity_dir = identity_dir
     if metrics_dir is not None:
