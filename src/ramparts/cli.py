@@ -24,6 +24,7 @@ from ramparts.config import Topology, TopologyError, default_topology, load_topo
 from ramparts.platform import StartupError, devissuer, k8s
 from ramparts.platform import drill as platform_drill
 from ramparts.platform import up as platform_up
+from ramparts.platform.isolate import IsolationError
 from ramparts.platform.k8s import DEFAULT_IMAGE
 
 app = typer.Typer(
@@ -141,6 +142,14 @@ def up(
     state: Annotated[Path, typer.Option(help="State directory, reused by the next run.")] = Path(
         ".ramparts"
     ),
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate",
+            help="Each component in its own network namespace; nftables allow only topology "
+            "edges (Linux, root or CAP_NET_ADMIN).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole system locally: CA and every service with its own identity and database."""
     topo = _load(topology)
@@ -152,9 +161,10 @@ def up(
                 state,
                 topology_path=topology,
                 say=lambda s: console.print(s, markup=False, highlight=False),
+                isolated=isolate,
             )
         )
-    except (platform_up.UpError, StartupError) as exc:
+    except (platform_up.UpError, StartupError, IsolationError) as exc:
         _err().print(f"[bold red]Error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     raise typer.Exit(code)

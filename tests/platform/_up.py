@@ -45,12 +45,12 @@ def topology_file(tmp: Path) -> tuple[Path, Topology]:
     return path, parse_topology(text)
 
 
-def start_up(topology: Path, state: Path) -> subprocess.Popen[str]:
+def start_up(topology: Path, state: Path, *extra: str) -> subprocess.Popen[str]:
     """Start ``ramparts up``; return once it says it is up. Its output keeps being drained
     (into ``proc.output``), as a terminal would, so a full pipe never stalls it."""
     argv = [sys.executable, "-m", "ramparts", "up", "--topology", str(topology)]
     proc = subprocess.Popen(
-        [*argv, "--state", str(state)],
+        [*argv, "--state", str(state), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

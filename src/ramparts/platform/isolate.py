@@ -32,7 +32,6 @@ from ramparts.config._topology import PLATFORM_SERVICES_FOR_WORKLOADS
 BASE = ipaddress.IPv4Network("198.18.0.0/16")
 HOST_LINK = ipaddress.IPv4Network("198.19.255.0/30")
 NFT_TABLE = "ramparts"
-GATEWAY_PORT_DEFAULT = 8443
 
 
 class IsolationError(RuntimeError):
@@ -71,21 +70,21 @@ class Plan:
         return next((n.name for n in self.nodes.values() if str(n.ip) == ip), None)
 
 
-def plan(topology: Topology, *, tag: str = "rp", gateway_port: int = GATEWAY_PORT_DEFAULT) -> Plan:
+def plan(topology: Topology, *, tag: str = "rp") -> Plan:
     """Compute names, addresses and the nftables ruleset; touches nothing."""
     if not tag.isalnum() or len(tag) > 6:
         raise ValueError(
             f"tag must be 1-6 letters or digits (interface names are short), got {tag!r}"
         )
     workloads = [GATEWAY, *topology.services]
-    names = [*workloads, *PLATFORM_SERVICES_FOR_WORKLOADS]
+    names = [*workloads, *PLATFORM_SERVICES_FOR_WORKLOADS, "witness"]
     if len(names) > 250:
         raise ValueError("at most 250 isolated workloads")
     nodes: dict[str, Node] = {}
     for i, name in enumerate(names, start=1):
         subnet = ipaddress.IPv4Network(f"198.18.{i}.0/30")
         if name == GATEWAY:
-            port = gateway_port
+            port = topology.gateway.listen.port
         elif name in topology.services:
             port = topology.services[name].listen.port
         else:
@@ -101,6 +100,8 @@ def plan(topology: Topology, *, tag: str = "rp", gateway_port: int = GATEWAY_POR
         )
     # Workloads reach the platform endpoints (identity renewal, leases, audit shipping).
     platform_edges = {(w, c) for w in workloads for c in PLATFORM_SERVICES_FOR_WORKLOADS}
+    # The log asks its witness to cosign; workloads renew at the CA and ship to the log.
+    platform_edges |= {("audit", "witness"), ("audit", "ca"), ("secrets", "ca")}
     edges = tuple(sorted(topology.edges | platform_edges))
     egress = tuple(
         (name, str(rule.network), rule.port)
@@ -302,6 +303,34 @@ def drops(p: Plan) -> list[Drop]:
             packets = e.get("counter", {}).get("packets", 0)
             out.append(Drop(name(src), name(dst), int(port), int(packets)))
     return out
+
+
+def isolated_topology_text(topology: Topology, p: Plan) -> str:
+    """The topology with every listen address moved to its namespace's address."""
+    text = topology.text
+    for name, node in p.nodes.items():
+        if name == GATEWAY:
+            old = str(topology.gateway.listen)
+        elif name in topology.services:
+            old = str(topology.services[name].listen)
+        else:
+            old = str(getattr(topology.platform, name))
+        text = _replace_listen(text, old, f"{node.ip}:{node.port}", name)
+    return text
+
+
+def _replace_listen(text: str, old: str, new: str, name: str) -> str:
+    if old in text:
+        return text.replace(old, new)
+    # A platform endpoint left at its default is not in the file: add it.
+    block = "platform:\n" if "platform:\n" in text else None
+    line = f"  {name}: {new}\n"
+    return text.replace(block, block + line) if block else text + f"platform:\n{line}"
+
+
+def probe_argv(p: Plan, host: str, port: int) -> list[str]:
+    """A TCP connect from inside the hub (the host may not reach services at all)."""
+    return _ns(p.hub, "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}")
 
 
 def exec_argv(p: Plan, name: str, argv: Sequence[str]) -> list[str]:

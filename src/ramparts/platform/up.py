@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ramparts.audit.keys import write_private_key
 from ramparts.audit.note import Cosigner, Signer
-from ramparts.config import GATEWAY, Topology
+from ramparts.config import GATEWAY, Topology, parse_topology
 from ramparts.identity import CertificateAuthority, attest_local, ca_spiffe_id
-from ramparts.platform import devissuer
+from ramparts.platform import devissuer, isolate
 from ramparts.platform.supervisor import ComponentSpec, Supervisor, tcp_ready
 
 TOPOLOGY_FILE = "ramparts.yaml"
@@ -108,8 +109,43 @@ def _vkey(state: Path, folder: str, stem: str) -> str:
     return (state / folder / f"{stem}.vkey").read_text().strip()
 
 
-def components(topology: Topology, state: Path, topology_path: Path) -> list[ComponentSpec]:
-    """What ``up`` runs, in the order the topology implies."""
+def components(
+    topology: Topology,
+    state: Path,
+    topology_path: Path,
+    *,
+    isolation: isolate.Plan | None = None,
+) -> list[ComponentSpec]:
+    """What ``up`` runs, in the order the topology implies (each in its own network
+    namespace when ``isolation`` is given)."""
+    specs = _components(topology, state, topology_path)
+    if isolation is None:
+        return specs
+    return [
+        dataclasses.replace(
+            spec,
+            argv=tuple(isolate.exec_argv(isolation, spec.name, spec.argv)),
+            ready=_hub_ready(isolation, spec.name),
+        )
+        for spec in specs
+    ]
+
+
+def _hub_ready(p: isolate.Plan, name: str) -> Callable[[], Awaitable[bool]]:
+    """Readiness seen from the hub: from the host, only the gateway is reachable."""
+    node = p.nodes[name]
+    argv = isolate.probe_argv(p, str(node.ip), node.port)
+
+    async def check() -> bool:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        return await proc.wait() == 0
+
+    return check
+
+
+def _components(topology: Topology, state: Path, topology_path: Path) -> list[ComponentSpec]:
     py = sys.executable
     ca = topology.platform.ca
     specs = [
@@ -191,6 +227,23 @@ def components(topology: Topology, state: Path, topology_path: Path) -> list[Com
     return specs
 
 
+ISOLATED_TOPOLOGY = "isolated.yaml"
+
+
+def _isolate(topology: Topology, state: Path) -> tuple[isolate.Plan, Topology, Path]:
+    """Namespaces and rules for ``topology``; the components read the moved addresses."""
+    isolate.check_permitted()
+    plan = isolate.plan(topology, tag="rp")
+    isolate.teardown(plan)  # whatever a killed earlier run left behind
+    isolate.apply(plan)
+    path = (state / ISOLATED_TOPOLOGY).resolve()
+    path.write_text(isolate.isolated_topology_text(topology, plan), encoding="utf-8")
+    (state / RUN_FILE).write_text(json.dumps({"topology": str(path)}) + "\n")
+    moved = parse_topology(path.read_text(), source=str(path))
+    devissuer.ensure(moved, path, state)  # its JWKS beside the file the gateway reads
+    return plan, moved, path
+
+
 def _status_lines(sup: Supervisor) -> list[str]:
     width = max(len(n) for n in sup.components)
     return [
@@ -206,11 +259,18 @@ async def run(
     topology_path: Path | None = None,
     say: Callable[[str], None] = print,
     ready: Callable[[Supervisor], None] | None = None,
+    isolated: bool = False,
 ) -> int:
     """Start everything, report, and run until SIGINT/SIGTERM or a component gives up."""
     path = prepare_state(topology, state, topology_path)
+    plan = None
+    if isolated:
+        plan, topology, path = _isolate(topology, state)
+        say(
+            f"isolated: one network namespace per component; {plan.hub} routes, nftables decide"
+        )
     sup = Supervisor(
-        components(topology, state, path),
+        components(topology, state, path, isolation=plan),
         log_dir=state / "logs",
         on_line=lambda name, line: say(f"{name:>13} | {line}"),
     )
@@ -237,6 +297,8 @@ async def run(
     finally:
         say("stopping...")
         await sup.stop()
+        if plan is not None:
+            isolate.teardown(plan)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
