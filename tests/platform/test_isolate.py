@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from ramparts.config import GATEWAY, default_topology
-from ramparts.platform.isolate import Plan, apply, drops, exec_argv, plan, teardown
+from ramparts.platform.isolate import IsolationError, Plan, apply, drops, exec_argv, plan, teardown
 
 LISTEN = """
 import socket, sys, time
@@ -135,3 +135,18 @@ def test_teardown_leaves_nothing() -> None:
     assert p.tag not in listed
     links = subprocess.run(["ip", "link"], capture_output=True, text=True, check=True).stdout
     assert p.host_if not in links
+
+
+def test_a_second_isolated_system_is_refused_clearly() -> None:
+    first = plan(default_topology(), tag=secrets.token_hex(2))
+    apply(first)
+    try:
+        second = plan(default_topology(), tag=secrets.token_hex(2))
+        with pytest.raises(IsolationError, match="already routed"):
+            apply(second)
+        listed = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout
+        assert second.hub not in listed  # nothing half-made is left behind
+    finally:
+        teardown(first)

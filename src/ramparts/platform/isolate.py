@@ -213,6 +213,13 @@ def _ns(netns: str, *argv: str) -> list[str]:
 def apply(p: Plan) -> None:
     """Create namespaces, links, routes and the ruleset. Undo with :func:`teardown`."""
     check_permitted()
+    # One isolated system per host: the lab block and the host link are fixed.
+    held = _call(["ip", "route", "show", str(BASE)], check=False).stdout.strip()
+    if held:
+        raise IsolationError(
+            f"{BASE} is already routed ({held}): another isolated run, or a crashed one, "
+            "holds it; stop it, or remove its link with 'ip link del <dev>'"
+        )
     try:
         _run(["ip", "netns", "add", p.hub])
         _run(_ns(p.hub, "ip", "link", "set", "lo", "up"))
