@@ -27,7 +27,7 @@ from ramparts.waf._bodies import (
 )
 from ramparts.waf._rules import Ctl, Rule
 from ramparts.waf._transforms import Transform, to_wire, url_decode
-from ramparts.waf._variables import Target
+from ramparts.waf._variables import COLLECTIONS, Target
 from ramparts.waf._verdict import RuleMatch, Verdict, safe_var_name
 
 if TYPE_CHECKING:
@@ -788,35 +788,9 @@ class Transaction:
         return list(dict.fromkeys(m.rule_id for m in self.matches))
 
 
-_SELECTABLE = frozenset(
-    {
-        "ARGS",
-        "ARGS_GET",
-        "ARGS_POST",
-        "ARGS_NAMES",
-        "ARGS_GET_NAMES",
-        "ARGS_POST_NAMES",
-        "REQUEST_HEADERS",
-        "REQUEST_HEADERS_NAMES",
-        "REQUEST_COOKIES",
-        "REQUEST_COOKIES_NAMES",
-        "RESPONSE_HEADERS",
-        "RESPONSE_HEADERS_NAMES",
-        "FILES",
-        "FILES_NAMES",
-        "FILES_SIZES",
-        "MULTIPART_PART_HEADERS",
-        "MATCHED_VARS",
-        "TX",
-        "IP",
-        "GLOBAL",
-        "SESSION",
-        "USER",
-        "RESOURCE",
-        "ENV",
-        "RULE",
-    }
-)
+# Collections read as key/value pairs below; XML (XPath) and MATCHED_VARS_NAMES
+# have branches of their own above.
+_SELECTABLE = COLLECTIONS - {"XML", "MATCHED_VARS_NAMES"}
 
 
 def _excluded(var_name: str, exclusions: list[Target]) -> bool:
