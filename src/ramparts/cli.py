@@ -187,11 +187,13 @@ def drill(
         print(json.dumps({"scenarios": [s.to_dict() for s in scenarios]}, indent=2))
     else:
         table = Table(title="ramparts drill")
-        for col in ("scenario", "result", "evidence", "detail"):
+        for col in ("scenario", "result", "evidence", "alerts", "detail"):
             table.add_column(col)
         for s in scenarios:
             verdict = "[green]blocked[/]" if s.blocked else "[bold red]NOT BLOCKED[/]"
-            table.add_row(escape(s.name), verdict, f"{len(s.events)} events", escape(s.detail))
+            alerts = escape(", ".join(s.alerts)) or "-"
+            evidence = f"{len(s.events)} events"
+            table.add_row(escape(s.name), verdict, evidence, alerts, escape(s.detail))
         _out().print(table)
     raise typer.Exit(0 if all(s.blocked for s in scenarios) else 1)
 

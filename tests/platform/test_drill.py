@@ -39,6 +39,11 @@ def test_drill_against_up(tmp_path: Path) -> None:
     assert all(e["type"] == "jwt.rejected" for e in jwt["events"])
     ssrf = by_name["SSRF through notifications"]
     assert {e["type"] for e in ssrf["events"]} <= {"waf.blocked", "egress.blocked"}
+    # ...and alerts: the default rules raise them from the same events.
+    assert "cloud_metadata_access" in ssrf["alerts"]
+    assert "unexpected_service_edge" in by_name["compromised statements service"]["alerts"]
+    assert "waf_burst" in by_name["WAF payloads"]["alerts"]
+    assert "ratelimit_flood" in by_name["rate-limit flood"]["alerts"]
 
 
 def test_drill_fails_when_a_control_fails(tmp_path: Path) -> None:

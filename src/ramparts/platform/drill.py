@@ -34,7 +34,9 @@ from typing import Any
 import httpx
 from joserfc import jwt as jose_jwt
 
+from ramparts.alerts import AlertEngine, default_rules
 from ramparts.config import Topology, load_topology
+from ramparts.events import SecurityEvent
 from ramparts.identity import IdentitySource, service_client
 from ramparts.platform import devissuer
 from ramparts.platform.up import topology_of
@@ -49,6 +51,9 @@ class Scenario:
     detail: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
     correlation_ids: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    started: float = 0.0
+    ended: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +62,7 @@ class Scenario:
             "detail": self.detail,
             "events": self.events,
             "correlation_ids": self.correlation_ids,
+            "alerts": self.alerts,
         }
 
 
@@ -322,11 +328,31 @@ class Drill:
         ]
         out = []
         for scenario in scenarios:
+            started = time.time()
             try:
-                out.append(await scenario())
-            except Exception as exc:
-                out.append(Scenario(scenario.__name__, False, f"scenario failed: {exc!r}"))
+                result = await scenario()
+            except Exception as exc:  # a broken scenario is a failed control, reported as such
+                result = Scenario(scenario.__name__, False, f"scenario failed: {exc!r}")
+            result.started, result.ended = started, time.time()
+            out.append(result)
+        self.attach_alerts(out)
         return out
+
+    def attach_alerts(self, scenarios: list[Scenario]) -> None:
+        """Run the drill's events through the default alert rules (the engine a live
+        deployment feeds) and give each scenario the alerts its own events raised."""
+        events = []
+        for path in sorted((self.state / "events").glob("*.jsonl")):
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    event = SecurityEvent.from_dict(json.loads(line))
+                    if event.time >= self.started:
+                        events.append(event)
+        events.sort(key=lambda e: e.time)
+        engine = AlertEngine(default_rules(), topology=self.topology, silence_after=None)
+        alerts = engine.replay(events) + engine.flush()
+        for s in scenarios:
+            s.alerts = sorted({a.rule for a in alerts if s.started <= a.first_at <= s.ended})
 
 
 # -- token crafting ------------------------------------------------------------
