@@ -88,7 +88,7 @@ class Drill:
                service: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """Security events of the run so far, from every component's JSON-lines file."""
         out = []
-        for path in sorted((self.state / "events").glob("*.jsonl")):
+        for path in self._event_files():
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     e = json.loads(line)
@@ -338,11 +338,14 @@ class Drill:
         self.attach_alerts(out)
         return out
 
+    def _event_files(self) -> list[Path]:
+        return [p for p in sorted((self.state / "events").glob("*.jsonl")) if p.is_file()]
+
     def attach_alerts(self, scenarios: list[Scenario]) -> None:
         """Run the drill's events through the default alert rules (the engine a live
         deployment feeds) and give each scenario the alerts its own events raised."""
         events = []
-        for path in sorted((self.state / "events").glob("*.jsonl")):
+        for path in self._event_files():
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 with contextlib.suppress(ValueError, TypeError, AttributeError):
                     event = SecurityEvent.from_dict(json.loads(line))
