@@ -21,6 +21,7 @@ import stat
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ramparts.config import TopologyError, load_topology
 from ramparts.events import JSONLinesSink
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         help="postgresql://role@host/db (no password) or sqlite:///path/to/service.db",
     )
     args = parser.parse_args(argv)
-    if ":" in args.database.split("@")[0].split("//")[-1]:
+    if urlsplit(args.database).password is not None:
         parser.error("--database must not carry a password; credentials are leased at runtime")
     try:
         topology = load_topology(args.topology)

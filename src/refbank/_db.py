@@ -16,6 +16,7 @@ raised them.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -153,10 +154,17 @@ class PostgresDatabase:
             return await _PgTx(conn).fetchall(sql, params)
 
     async def migrate(self, package: str) -> list[str]:
+        # Everything on the connection that holds the lock: a pool of one must not deadlock.
         async with self.pool.connection() as conn:
+
+            async def run_script(script: str, name: str) -> None:
+                async with conn.transaction():
+                    await conn.execute(script)  # type: ignore[arg-type]
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+
             await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
             try:
-                return await _apply(_PgTx(conn), package, "postgres", self.transaction)
+                return await _apply(_PgTx(conn), package, "postgres", run_script)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
@@ -211,8 +219,10 @@ class SQLiteDatabase:
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Created private before SQLite opens it: its -wal and -shm files copy this mode.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self.path.chmod(0o600)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # a ledger: durable on commit
@@ -271,15 +281,21 @@ class SQLiteDatabase:
             return await _SqliteTx(self).fetchall(sql, params)
 
     async def migrate(self, package: str) -> list[str]:
+        async def run_script(script: str, name: str) -> None:
+            await self._call(_sqlite_script, self, script, name)
+
         async with self._lock:
-            return await _apply(_SqliteTx(self), package, "sqlite", None)
+            return await _apply(_SqliteTx(self), package, "sqlite", run_script)
 
 
 # -- migrations ---------------------------------------------------------------
 
 
-async def _apply(tx: Any, package: str, dialect: str, transaction: Any) -> list[str]:
-    """Apply ``package``'s pending ``migrations/<dialect>/*.sql`` in name order."""
+async def _apply(
+    tx: Any, package: str, dialect: str, run_script: Callable[[str, str], Awaitable[None]]
+) -> list[str]:
+    """Apply ``package``'s pending ``migrations/<dialect>/*.sql`` in name order;
+    ``run_script`` runs one file and records it, atomically, the engine's way."""
     folder = resources.files(package).joinpath("migrations", dialect)
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     await tx.execute(
@@ -289,14 +305,7 @@ async def _apply(tx: Any, package: str, dialect: str, transaction: Any) -> list[
     for f in files:
         if await tx.fetchone("SELECT 1 AS x FROM schema_migrations WHERE name = %s", (f.name,)):
             continue
-        script = f.read_text(encoding="utf-8")
-        if dialect == "postgres":
-            async with transaction() as t:
-                await t.conn.execute(script)
-                await t.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (f.name,))
-        else:
-            db: SQLiteDatabase = tx.db
-            await db._call(_sqlite_script, db, script, f.name)
+        await run_script(f.read_text(encoding="utf-8"), f.name)
         applied.append(f.name)
     return applied
 

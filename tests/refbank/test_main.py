@@ -31,6 +31,28 @@ def test_database_password_on_command_line_is_refused(
     assert "hunter2" not in err
 
 
+def test_database_url_with_a_port_is_not_mistaken_for_a_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """host:port is not user:password: such a URL passes the check and fails later, on
+    the (missing) topology, not on credentials."""
+    url = "postgresql://db:5432/ledger"
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "ledger",
+                "--topology",
+                str(tmp_path / "x.yaml"),
+                "--state",
+                str(tmp_path),
+                "--database",
+                url,
+            ]
+        )
+    assert "must not carry a password" not in capsys.readouterr().err
+    assert "cannot read" in str(info.value.code)
+
+
 def test_key_file_is_created_private_and_reused(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "pii.key"
     first = read_key_file(path)

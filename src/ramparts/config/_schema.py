@@ -6,27 +6,16 @@ services, shared databases, duplicate ports) live in ``_validate``.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ramparts.config._address import EgressRule, Endpoint
+from ramparts.config._rates import parse_rate
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 # SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores (SPIFFE-ID §2.1).
 TRUST_DOMAIN_PATTERN = r"^[a-z0-9._-]{1,255}$"
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-_PERIODS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-}
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -73,27 +62,21 @@ class RateLimitSpec(_Spec):
     @field_validator("rate")
     @classmethod
     def _rate(cls, v: str) -> str:
-        if not _RATE.match(v) or int(_RATE.match(v).group(1)) <= 0:  # type: ignore[union-attr]
+        try:
+            count, _ = parse_rate(v)
+        except ValueError:
+            count = 0
+        if count <= 0:
             raise ValueError(f"rate must look like '100/s', '6000/min' or '10/hour', got {v!r}")
         return v
 
     @property
-    def per_second(self) -> float:
-        m = _RATE.match(self.rate)
-        assert m is not None  # checked by the validator
-        return int(m.group(1)) / _PERIODS[m.group(2)]
-
-    @property
     def count(self) -> int:
-        m = _RATE.match(self.rate)
-        assert m is not None
-        return int(m.group(1))
+        return parse_rate(self.rate)[0]
 
     @property
     def period_seconds(self) -> float:
-        m = _RATE.match(self.rate)
-        assert m is not None
-        return float(_PERIODS[m.group(2)])
+        return parse_rate(self.rate)[1]
 
 
 class IssuerSpec(_Spec):

@@ -120,6 +120,23 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+def _pool_options(source: IdentitySource, limits: httpx.Limits) -> dict[str, Any]:
+    """The connection-pool settings both transports share (HTTP/1.1, our TLS context)."""
+    return {
+        "ssl_context": source.client_context(),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "http1": True,
+        "http2": False,
+    }
+
+
+def _require_https(base_url: str) -> None:
+    if not base_url.startswith("https://"):
+        raise ValueError(f"service calls must use https://, got {base_url!r}")
+
+
 class AsyncSPIFFETransport(httpx.AsyncHTTPTransport):
     """An httpx transport that speaks mTLS as ``source`` and accepts only ``expected_spiffe_id``."""
 
@@ -134,12 +151,7 @@ class AsyncSPIFFETransport(httpx.AsyncHTTPTransport):
         limits = limits or httpx.Limits(keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY)
         super().__init__(verify=source.client_context(), limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=source.client_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
+            **_pool_options(source, limits),
             network_backend=_AsyncBackend(_PeerCheck(source, expected_spiffe_id, emitter)),
         )
 
@@ -154,8 +166,7 @@ def service_client(
     **client_options: Any,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for calls to one service over mTLS, with connection reuse."""
-    if not base_url.startswith("https://"):
-        raise ValueError(f"service calls must use https://, got {base_url!r}")
+    _require_https(base_url)
     return httpx.AsyncClient(
         base_url=base_url,
         transport=AsyncSPIFFETransport(source, expected_spiffe_id, emitter=emitter),
@@ -235,12 +246,7 @@ class SPIFFETransport(httpx.HTTPTransport):
         limits = limits or httpx.Limits(keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY)
         super().__init__(verify=source.client_context(), limits=limits)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=source.client_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
+            **_pool_options(source, limits),
             network_backend=_SyncBackend(_PeerCheck(source, expected_spiffe_id, emitter)),
         )
 
@@ -255,8 +261,7 @@ def service_client_sync(
     **client_options: Any,
 ) -> httpx.Client:
     """The blocking twin of :func:`service_client`."""
-    if not base_url.startswith("https://"):
-        raise ValueError(f"service calls must use https://, got {base_url!r}")
+    _require_https(base_url)
     return httpx.Client(
         base_url=base_url,
         transport=SPIFFETransport(source, expected_spiffe_id, emitter=emitter),

@@ -5,7 +5,6 @@ from ramparts.platform.supervisor import (
     ComponentState,
     StartupError,
     Supervisor,
-    http_ready,
     tcp_ready,
 )
 
@@ -14,6 +13,5 @@ __all__ = [
     "ComponentState",
     "StartupError",
     "Supervisor",
-    "http_ready",
     "tcp_ready",
 ]

@@ -24,8 +24,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from ramparts.masking import Masker
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -85,17 +83,6 @@ def tcp_ready(host: str, port: int) -> ReadyCheck:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return True
-
-    return check
-
-
-def http_ready(url: str, *, ssl_context: object = None) -> ReadyCheck:
-    async def check() -> bool:
-        try:
-            async with httpx.AsyncClient(verify=ssl_context or False, timeout=1.0) as client:
-                return (await client.get(url)).status_code < 500
-        except httpx.HTTPError:
-            return False
 
     return check
 

@@ -42,6 +42,10 @@ TOPOLOGY_FILE = "ramparts.yaml"
 RUN_FILE = "run.json"
 
 
+def _record_run(state: Path, topology_file: Path) -> None:
+    (state / RUN_FILE).write_text(json.dumps({"topology": str(topology_file)}) + "\n")
+
+
 def topology_of(state: Path) -> Path:
     """The topology file the last ``up`` in ``state`` used."""
     try:
@@ -68,7 +72,7 @@ def prepare_state(topology: Topology, state: Path, topology_path: Path | None) -
         topology_path.write_text(topology.text, encoding="utf-8")
     topology_path = topology_path.resolve()
     # Tools run later against this state (ramparts token, drill) read which topology it was.
-    (state / RUN_FILE).write_text(json.dumps({"topology": str(topology_path)}) + "\n")
+    _record_run(state, topology_path)
     ca_dir = state / "ca"
     if ca_dir.is_dir() and any(ca_dir.iterdir()):
         ca = CertificateAuthority.load(ca_dir)
@@ -238,7 +242,7 @@ def _isolate(topology: Topology, state: Path) -> tuple[isolate.Plan, Topology, P
     isolate.apply(plan)
     path = (state / ISOLATED_TOPOLOGY).resolve()
     path.write_text(isolate.isolated_topology_text(topology, plan), encoding="utf-8")
-    (state / RUN_FILE).write_text(json.dumps({"topology": str(path)}) + "\n")
+    _record_run(state, path)
     moved = parse_topology(path.read_text(), source=str(path))
     devissuer.ensure(moved, path, state)  # its JWKS beside the file the gateway reads
     return plan, moved, path
@@ -266,9 +270,7 @@ async def run(
     plan = None
     if isolated:
         plan, topology, path = _isolate(topology, state)
-        say(
-            f"isolated: one network namespace per component; {plan.hub} routes, nftables decide"
-        )
+        say(f"isolated: one network namespace per component; {plan.hub} routes, nftables decide")
     sup = Supervisor(
         components(topology, state, path, isolation=plan),
         log_dir=state / "logs",

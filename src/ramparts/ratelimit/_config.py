@@ -7,22 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from ramparts.config._rates import parse_rate
+
 KeyKind = Literal["ip", "subject", "api_key", "route"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
-
-# Unit names accepted after the slash, in seconds. "m" is left out on purpose:
-# it reads as minute to some and month to others.
-UNITS: dict[str, float] = {
-    "s": 1.0,
-    "sec": 1.0,
-    "second": 1.0,
-    "min": 60.0,
-    "minute": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-    "d": 86400.0,
-    "day": 86400.0,
-}
 
 # Bounds that keep the arithmetic exact enough (microsecond TATs in a double)
 # and catch typos such as "1000000000/s".
@@ -30,7 +18,6 @@ MAX_RATE = 1_000_000
 MAX_PERIOD = 7 * 86400.0
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([A-Za-z]+)\s*")
 
 
 class RateLimitConfigError(ValueError):
@@ -98,23 +85,11 @@ class RateLimit:
         Raises:
             RateLimitConfigError: naming the string and what was expected.
         """
-        if not isinstance(text, str):
-            raise RateLimitConfigError(f"rate limit must be a string, got {type(text).__name__}")
-        match = _RATE.fullmatch(text)
-        if match is None:
-            raise RateLimitConfigError(
-                f"rate limit {text!r} is not '<count>/<unit>' like '100/s' or '6000/min'"
-            )
-        count, multiple, unit = match.groups()
-        seconds = UNITS.get(unit.lower())
-        if seconds is None:
-            raise RateLimitConfigError(
-                f"rate limit {text!r}: unknown unit {unit!r}, expected one of {', '.join(UNITS)}"
-            )
-        factor = float(multiple) if multiple is not None else 1.0
-        if factor <= 0:
-            raise RateLimitConfigError(f"rate limit {text!r}: the period must be positive")
         try:
-            return cls(rate=int(count), per=factor * seconds, burst=burst, key=key, name=name)
+            count, per = parse_rate(text)
+        except ValueError as exc:
+            raise RateLimitConfigError(str(exc)) from None
+        try:
+            return cls(rate=count, per=per, burst=burst, key=key, name=name)
         except RateLimitConfigError as exc:
             raise RateLimitConfigError(f"rate limit {text!r}: {exc}") from None

@@ -15,7 +15,7 @@ A :class:`ServiceRuntime` gives a service:
 """
 
 from ramparts.sdk._calls import ServiceCalls
-from ramparts.sdk._correlation import CorrelationMiddleware, outgoing_headers
+from ramparts.sdk._correlation import CorrelationMiddleware
 from ramparts.sdk._runtime import ServiceRuntime
 
-__all__ = ["CorrelationMiddleware", "ServiceCalls", "ServiceRuntime", "outgoing_headers"]
+__all__ = ["CorrelationMiddleware", "ServiceCalls", "ServiceRuntime"]

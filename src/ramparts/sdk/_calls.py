@@ -9,7 +9,7 @@ import httpx
 from ramparts.config import Topology
 from ramparts.events import EventEmitter
 from ramparts.identity import IdentitySource, service_client
-from ramparts.sdk._correlation import outgoing_headers
+from ramparts.telemetry.tracing import outgoing_headers
 
 
 class ServiceCalls:
